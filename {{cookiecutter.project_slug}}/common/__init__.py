@@ -1,0 +1,1 @@
+"""Small helpers every component environment shares (stdlib, PyYAML and pydantic only)."""

@@ -1,0 +1,1 @@
+"""Guardrails as code: the CrossGuard policy pack and the release gates."""

@@ -1,0 +1,93 @@
+"""Release gates (policies/gates.yaml), typed and validated.
+
+Importable from every component environment (PyYAML and pydantic only). A malformed file is
+refused with the field and the rule, before any gate runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+GATES_FILE = Path(__file__).with_name("gates.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EvalGates(_Strict):
+    min_scores: dict[str, float] = Field(default_factory=dict)
+    max_regression: float = Field(ge=0, le=1)
+    confidence: float = Field(gt=0.5, lt=1)
+    min_cases: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _scores_are_fractions(self) -> EvalGates:
+        for metric, score in self.min_scores.items():
+            if not 0 <= score <= 1:
+                raise ValueError(f"min_scores.{metric}={score}: must be between 0 and 1")
+        return self
+
+
+class LoadGates(_Strict):
+    ttft_p95_ms: float = Field(gt=0)
+    itl_p95_ms: float = Field(gt=0)
+    e2e_p95_ms: float = Field(gt=0)
+    max_error_rate: float = Field(ge=0, le=1)
+    max_truncation_rate: float = Field(ge=0, le=1)
+    min_requests: int = Field(ge=1)
+
+
+class CanaryGates(_Strict):
+    steps: list[int]
+    max_latency_ratio: float = Field(ge=1)
+    max_error_rate_delta: float = Field(ge=0, le=1)
+    min_requests_per_step: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _steps_climb_to_100(self) -> CanaryGates:
+        steps = self.steps
+        if not steps or steps[-1] != 100 or any(not 0 < s <= 100 for s in steps):
+            raise ValueError(f"steps={steps}: weights in 1..100 ending at 100, e.g. [10, 50, 100]")
+        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+            raise ValueError(f"steps={steps}: weights must strictly increase")
+        return self
+
+
+class TrainingGates(_Strict):
+    min_eval_accuracy: float = Field(ge=0, le=1)
+
+
+class Gates(_Strict):
+    version: int = Field(ge=1, le=1)
+    eval: EvalGates
+    load: LoadGates
+    canary: CanaryGates
+    training: TrainingGates
+
+
+class GatesError(ValueError):
+    """policies/gates.yaml cannot be used."""
+
+
+def load_gates(path: Path = GATES_FILE) -> Gates:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as error:
+        raise GatesError(f"release gates file {path} is missing") from error
+    except yaml.YAMLError as error:
+        raise GatesError(f"release gates file {path} is not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise GatesError(f"release gates file {path} must be a mapping of sections")
+    try:
+        return Gates.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            f" (got {e.get('input')!r})"
+            for e in error.errors()
+        )
+        raise GatesError(f"release gates file {path} is invalid: {problems}") from error
