@@ -9,10 +9,11 @@ PY := $(VENV)/bin/python
 export VENVS ?= $(CURDIR)/build/venvs
 DEMO_DIR := build/demo
 
-.PHONY: help demo test test-fast clean
+.PHONY: help demo lint test test-fast clean
 help:
 	@echo "make demo       bake the default project into $(DEMO_DIR)/ and run its whole local loop"
 	@echo "make test       the template's whole test suite (bakes, lint, generated projects' tests)"
+	@echo "make lint       ruff over the template's own code (hooks, tests)"
 	@echo "make test-fast  hook and bake tests only (no generated-project test suites)"
 	@echo "make clean      remove build/ (baked projects and environments)"
 
@@ -26,7 +27,11 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/cookiecutter --no-input --output-dir $(DEMO_DIR) .
 	$(MAKE) -C $(DEMO_DIR)/llm-service demo
 
-test: $(VENV)/.installed
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check hooks tests local_extensions.py
+	$(VENV)/bin/ruff format --check hooks tests local_extensions.py
+
+test: lint
 	$(PY) -m pytest tests
 
 test-fast: $(VENV)/.installed

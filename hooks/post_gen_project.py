@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
-TEMPLATE_DIR = Path({{ template_dir | tojson }})
+CONTEXT = json.loads({{cookiecutter | tojson | tojson}})
+TEMPLATE_DIR = Path({{template_dir | tojson}})
 
 sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
 from template_rules import files_to_remove  # noqa: E402

@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
-TEMPLATE_DIR = Path({{ template_dir | tojson }})
+CONTEXT = json.loads({{cookiecutter | tojson | tojson}})
+TEMPLATE_DIR = Path({{template_dir | tojson}})
 
 sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
 from template_rules import check_answers, load_catalog  # noqa: E402

@@ -53,7 +53,8 @@ def check_answers(answers: dict[str, Any], catalog: dict[str, Any]) -> list[str]
             _bad(
                 "project_name",
                 name,
-                "use 1-80 letters, digits, spaces and simple punctuation (no braces or line breaks)",
+                "use 1-80 letters, digits, spaces and simple punctuation "
+                "(no braces or line breaks)",
             )
         )
 
@@ -135,9 +136,7 @@ def check_answers(answers: dict[str, Any], catalog: dict[str, Any]) -> list[str]
         )
 
     base_model = str(answers["base_model"])
-    if not (
-        base_model == EMBEDDED_MODEL or HF_ID_RE.match(base_model) or GCS_RE.match(base_model)
-    ):
+    if not (base_model == EMBEDDED_MODEL or HF_ID_RE.match(base_model) or GCS_RE.match(base_model)):
         errors.append(
             _bad(
                 "base_model",

@@ -19,7 +19,7 @@ from conftest import PROJECT_TEMPLATE, TEMPLATE, bake, run_make
 from cookiecutter.exceptions import FailedHookException, UndefinedVariableInTemplate
 
 sys.path.insert(0, str(TEMPLATE / "hooks"))
-from template_rules import files_to_remove  # noqa: E402
+from template_rules import files_to_remove
 
 SUPPORTED = {
     "default": {},
@@ -172,4 +172,6 @@ def test_supported_bake_passes_its_own_lint(baker, answers):
 
 def _defaults() -> dict:
     raw = json.loads((TEMPLATE / "cookiecutter.json").read_text())
-    return {k: (v[0] if isinstance(v, list) else v) for k, v in raw.items() if not k.startswith("_")}
+    return {
+        k: (v[0] if isinstance(v, list) else v) for k, v in raw.items() if not k.startswith("_")
+    }

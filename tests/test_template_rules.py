@@ -23,7 +23,9 @@ CATALOG = load_catalog(TEMPLATE)
 
 def defaults() -> dict:
     raw = json.loads((TEMPLATE / "cookiecutter.json").read_text())
-    answers = {k: (v[0] if isinstance(v, list) else v) for k, v in raw.items() if not k.startswith("_")}
+    answers = {
+        k: (v[0] if isinstance(v, list) else v) for k, v in raw.items() if not k.startswith("_")
+    }
     answers.update(project_slug="llm-service", package_name="llm_service")
     answers["github_repository"] = "my-org/llm-service"
     return answers
@@ -96,7 +98,12 @@ def test_kubeflow_endpoint_required_and_only_with_kubeflow():
     assert error.startswith("kfp_endpoint=''")
     (error,) = errors_for(kfp_endpoint="https://kfp.example.com")
     assert "only used with training_orchestrator=kubeflow-endpoint" in error
-    assert errors_for(training_orchestrator="kubeflow-endpoint", kfp_endpoint="https://kfp.example.com") == []
+    assert (
+        errors_for(
+            training_orchestrator="kubeflow-endpoint", kfp_endpoint="https://kfp.example.com"
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
