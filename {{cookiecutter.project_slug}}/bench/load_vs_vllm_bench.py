@@ -1,0 +1,212 @@
+"""Our Locust load test against vLLM's own benchmark client, on the same server, same load.
+
+    python bench/load_vs_vllm_bench.py [--endpoint URL/v1 --model-dir DIR | --serve DIR]
+                                       [--concurrency 4] [--duration 20] [--max-tokens 64]
+
+Both clients send the same prompts (user messages from loadtest/prompts.jsonl) with the same
+number of concurrent requests and `ignore_eos`, so every answer has exactly max-tokens tokens.
+Prints output tokens/s and TTFT p50 side by side, plus the server's own TTFT histogram
+(`vllm:time_to_first_token_seconds`, scraped before and after each client). Targets: our
+tokens/s within 10 % of vLLM's client, our TTFT p50 within 20 % of vLLM's client and of the
+server's histogram. Run from the project root with the `loadtest` and `serving` environments
+created (`make setup`); the peer runs in the serving env (`vllm.benchmarks.serve`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from loadtest import server_metrics  # noqa: E402
+from loadtest.prompts import load_prompts  # noqa: E402
+
+VENVS = Path(os.environ.get("VENVS", ROOT / ".venv"))
+
+
+def texts() -> list[str]:
+    return [p["messages"][-1]["content"] for p in load_prompts().prompts]
+
+
+def server_ttft(endpoint: str, model: str, run) -> tuple[object, dict]:
+    before = server_metrics.scrape(endpoint)
+    result = run()
+    view = server_metrics.server_view(before, server_metrics.scrape(endpoint), model)
+    return result, view
+
+
+def run_ours(endpoint: str, model: str, args: argparse.Namespace, work: Path) -> dict:
+    prompts = work / "prompts.jsonl"
+    prompts.write_text(
+        "".join(
+            json.dumps({"id": f"b{i}", "messages": [{"role": "user", "content": t}]}) + "\n"
+            for i, t in enumerate(texts())
+        )
+    )
+    out = work / "ours"
+    command = [str(VENVS / "loadtest" / "bin" / "python"), "-m", "loadtest.run"]
+    command += ["--endpoint", endpoint, "--model", model, "--ignore-eos", "--out", str(out)]
+    command += ["--users", str(args.concurrency), "--duration", str(args.duration)]
+    command += ["--max-tokens", str(args.max_tokens), "--prompts", str(prompts)]
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if not (out / "summary.json").exists():
+        raise SystemExit(f"our load test failed:\n{done.stdout}\n{done.stderr}")
+    summary = json.loads((out / "summary.json").read_text())
+    return {
+        "requests": summary["ok_requests"],
+        "output_tokens_per_s": summary["output_tokens_per_s"],
+        "ttft_p50_ms": summary["ttft_ms"]["p50"],
+        "ttft_mean_ms": summary["ttft_ms"]["mean"],
+        "itl_p50_ms": summary["itl_ms"]["p50"],
+        "generator_cpu_mean": summary["generator_cpu"]["mean"],
+    }
+
+
+def run_peer(
+    endpoint: str, model: str, model_dir: str, requests: int, args: argparse.Namespace, work: Path
+) -> dict:
+    dataset = work / "peer.jsonl"
+    pool = texts()
+    dataset.write_text(
+        "".join(json.dumps({"prompt": pool[i % len(pool)]}) + "\n" for i in range(requests))
+    )
+    base_url = endpoint.rstrip("/").removesuffix("/v1")
+    command = [str(VENVS / "serving" / "bin" / "python"), "-m", "vllm.benchmarks.serve"]
+    command += ["--backend", "openai-chat", "--base-url", base_url]
+    command += ["--endpoint", "/v1/chat/completions", "--model", model, "--tokenizer", model_dir]
+    command += ["--dataset-name", "custom", "--dataset-path", str(dataset)]
+    command += ["--custom-output-len", str(args.max_tokens), "--num-prompts", str(requests)]
+    command += ["--max-concurrency", str(args.concurrency), "--request-rate", "inf"]
+    command += ["--ignore-eos", "--temperature", "0", "--disable-tqdm", "--save-result"]
+    command += ["--result-dir", str(work), "--result-filename", "peer.json"]
+    done = subprocess.run(command, cwd=work, capture_output=True, text=True)
+    if not (work / "peer.json").exists():
+        raise SystemExit(
+            f"vLLM's benchmark client failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+    result = json.loads((work / "peer.json").read_text())
+    return {
+        "requests": result["completed"],
+        "output_tokens_per_s": result["output_throughput"],
+        "ttft_p50_ms": result["median_ttft_ms"],
+        "ttft_mean_ms": result["mean_ttft_ms"],
+        "itl_p50_ms": result.get("median_itl_ms"),
+    }
+
+
+BENCH_SERVER = f"bench-{os.getpid()}"
+
+
+def serve(model_dir: str) -> dict:
+    name = BENCH_SERVER
+    subprocess.run(
+        ["make", "-s", "serve", f"MODEL={model_dir}", f"NAME={name}"], cwd=ROOT, check=True
+    )
+    return json.loads((ROOT / "build" / "serving" / f"{name}.json").read_text())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", help="default: build/serving/stable.json")
+    parser.add_argument("--model-dir", help="the served model's directory (tokenizer)")
+    parser.add_argument("--serve", help="start `make serve` on this model dir for the bench")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    args = parser.parse_args()
+    started = serve(args.serve) if args.serve else None
+    try:
+        record = started or json.loads((ROOT / "build/serving/stable.json").read_text())
+        endpoint = args.endpoint or record["endpoint"]
+        model = record["served_model_name"]
+        model_dir = args.model_dir or record.get("model_dir") or args.serve
+        with tempfile.TemporaryDirectory(prefix="load-bench-") as scratch:
+            work = Path(scratch)
+            ours, ours_server = server_ttft(
+                endpoint, model, lambda: run_ours(endpoint, model, args, work)
+            )
+            peer, peer_server = server_ttft(
+                endpoint,
+                model,
+                lambda: run_peer(endpoint, model, model_dir, ours["requests"], args, work),
+            )
+    finally:
+        if started:
+            subprocess.run(["make", "-s", "serve-stop", f"NAME={BENCH_SERVER}"], cwd=ROOT)
+    report(ours, peer, ours_server, peer_server, args)
+    return 0
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "n/a" if not a or not b else f"{a / b:.3f}"
+
+
+def report(
+    ours: dict, peer: dict, ours_server: dict, peer_server: dict, args: argparse.Namespace
+) -> None:
+    def server(view: dict, key: str) -> float | None:
+        return view["ttft_ms"][key] if view.get("available") else None
+
+    print(
+        f"\nconcurrency {args.concurrency}, max_tokens {args.max_tokens} (ignore_eos), "
+        f"{args.duration:g} s of our load; the peer sends the same number of requests\n"
+    )
+    print(f"{'':34}{'ours (Locust)':>16}{'vLLM bench':>16}{'ratio':>8}")
+    rows = [
+        ("requests", "requests", "{:.0f}"),
+        ("output tokens/s", "output_tokens_per_s", "{:.1f}"),
+        ("TTFT p50 (ms)", "ttft_p50_ms", "{:.2f}"),
+        ("TTFT mean (ms)", "ttft_mean_ms", "{:.2f}"),
+        ("ITL p50 (ms)", "itl_p50_ms", "{:.2f}"),
+    ]
+    for label, key, fmt in rows:
+        a, b = ours.get(key), peer.get(key)
+        print(
+            f"{label:34}{fmt.format(a) if a is not None else 'n/a':>16}"
+            f"{fmt.format(b) if b is not None else 'n/a':>16}{_ratio(a, b):>8}"
+        )
+    for key in ("p50", "mean"):
+        a, b = server(ours_server, key), server(peer_server, key)
+        print(
+            f"{'server histogram TTFT ' + key + ' (ms)':34}"
+            f"{f'{a:.2f}' if a else 'n/a':>16}{f'{b:.2f}' if b else 'n/a':>16}"
+        )
+    print(f"{'load generator CPU mean (% core)':34}{ours['generator_cpu_mean'] or 0:>16.0f}")
+    tokens = ours["output_tokens_per_s"] / peer["output_tokens_per_s"]
+    ttft_peer = ours["ttft_p50_ms"] / peer["ttft_p50_ms"]
+    server_p50 = server(ours_server, "p50")
+    ttft_server = ours["ttft_p50_ms"] / server_p50 if server_p50 else None
+    print("\ntargets:")
+    print(
+        f"  tokens/s within 10 % of the peer: {tokens:.3f} -> "
+        f"{'met' if abs(tokens - 1) <= 0.10 else 'MISSED'}"
+    )
+    print(
+        f"  TTFT p50 within 20 % of the peer: {ttft_peer:.3f} -> "
+        f"{'met' if abs(ttft_peer - 1) <= 0.20 else 'MISSED'}"
+    )
+    if ttft_server is None:
+        print("  TTFT p50 vs server histogram: n/a (no /metrics)")
+    else:
+        print(
+            f"  TTFT p50 within 20 % of the server histogram p50: {ttft_server:.3f} -> "
+            f"{'met' if abs(ttft_server - 1) <= 0.20 else 'MISSED'} (histogram p50 is "
+            "interpolated inside coarse buckets)"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

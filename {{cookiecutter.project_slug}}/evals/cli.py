@@ -1,0 +1,203 @@
+"""Command line: `python -m evals.cli run` (make eval) and `... compare` (make eval-compare).
+
+Exit codes: 0 the gate passed, 1 the gate failed, 2 the eval could not run (bad dataset, prompt or
+suite, unknown metric, dead endpoint); the message says what and where. Outputs are written only
+after a complete run, atomically; a failed run first removes the previous run's files so no stale
+result is read as the new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common.evidence import BUILD, read_json, stamp, write_atomic, write_json
+from evals.cache import CACHE_DIR, ResponseCache
+from evals.client import EndpointError, ModelClient, resolve_target
+from evals.compare import compare
+from evals.gate import compare_gate, run_gate
+from evals.goldens import DatasetError
+from evals.judge import judge_from_env
+from evals.metrics import UnknownMetricError
+from evals.prompting import PromptError
+from evals.report import compare_report, run_report
+from evals.runner import EvalError, run_suite
+from evals.suite import SUITE_FILE, SuiteError, load_suite
+from policies.gates import GatesError, load_gates
+
+DEFAULT_OUT = BUILD / "eval"
+INPUT_ERRORS = (
+    DatasetError,
+    PromptError,
+    SuiteError,
+    UnknownMetricError,
+    EndpointError,
+    EvalError,
+    GatesError,
+    FileNotFoundError,
+    ValueError,
+)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suite", type=Path, default=SUITE_FILE)
+    parser.add_argument("--prompt", default=None, help="prompt folder under evals/prompts/")
+    parser.add_argument("--model-version", default=None, help="version of the served model")
+    parser.add_argument("--model", default=None, help="served model name (default: the first)")
+    parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
+    parser.add_argument("--no-cache", action="store_true", help="always ask the model")
+
+
+def evaluate(endpoint: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    """Run the suite on one endpoint and gate the result (no files written)."""
+    suite = load_suite(args.suite, args.prompt)
+    gates = load_gates().eval
+    judge = judge_from_env(suite.decoding.seed)
+    settings = suite.config.runner
+    target = resolve_target(endpoint, args.model_version, args.model)
+    note = "on"
+    if args.no_cache:
+        note = "off (--no-cache)"
+    elif not target.version_known:
+        note = "off (model version unknown: pass MODEL_VERSION= to cache answers)"
+    cache = ResponseCache(args.cache_dir, enabled=note == "on")
+    print(
+        f"==> eval: {target.served_model_name} v{target.model_version} at {target.endpoint}, "
+        f"prompt {suite.prompt.name} v{suite.prompt.version}, "
+        f"{sum(len(d.cases) for d in suite.datasets)} cases, cache {note}",
+        flush=True,
+    )
+    client = ModelClient(target, settings.timeout_s, settings.retries)
+    summary = run_suite(suite, client, cache, judge, args.concurrency, note)
+    summary["gate"] = run_gate(summary, gates)
+    summary["stamp"] = stamp(
+        "evals",
+        model_version=target.model_version,
+        prompt_sha256=suite.prompt.sha256,
+        dataset_sha256={d.name: d.sha256 for d in suite.datasets},
+        decoding=suite.decoding.model_dump(),
+    )
+    return summary
+
+
+def write_run(summary: dict[str, Any], out: Path) -> list[Path]:
+    files = [write_json(out / "summary.json", summary)]
+    files.append(write_atomic(out / "report.md", run_report(summary)))
+    return files
+
+
+def _clear(out: Path, names: tuple[str, ...]) -> None:
+    for name in names:
+        (out / name).unlink(missing_ok=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    _clear(out, ("summary.json", "report.md"))
+    summary = evaluate(args.endpoint or None, args)
+    files = write_run(summary, out)
+    if not args.no_mlflow:
+        from evals.tracking import log_run
+
+        print(log_run(summary, files))
+    _print_run(summary, out)
+    return 0 if summary["gate"]["passed"] else 1
+
+
+def _print_run(summary: dict[str, Any], out: Path) -> None:
+    for name, metric in sorted(summary["metrics"].items()):
+        print(f"  {name:<18} {metric['mean']:.3f}  (n={metric['n']})")
+    for name, notice in sorted(summary["skipped_metrics"].items()):
+        print(f"  {name:<18} {notice}")
+    run = summary["run"]
+    print(
+        f"==> eval {summary['gate']['verdict'].upper()}: {run['cases']} cases "
+        f"({run['cached']} cached) in {run['seconds']:.1f} s; "
+        f"{out / 'summary.json'}, {out / 'report.md'}"
+    )
+    for failure in summary["gate"]["failed"]:
+        print(f"  gate failed: {failure}")
+
+
+def _side(ref: str, label: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """A stored summary.json, or an endpoint to evaluate now (saved under OUT/<label>/)."""
+    if ref.startswith(("http://", "https://")):
+        summary = evaluate(ref, args)
+        write_run(summary, out / label)
+        return summary
+    summary = read_json(Path(ref), f"{label} eval summary")
+    missing = {"manifest", "metrics", "cases"} - summary.keys()
+    if missing:
+        raise ValueError(
+            f"{ref} is not an eval summary (missing {sorted(missing)}); "
+            "pass a summary.json from `make eval` or an endpoint URL"
+        )
+    return summary
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    _clear(out, ("compare.json", "compare.md"))
+    gates = load_gates().eval
+    suite = load_suite(args.suite, args.prompt)
+    base = _side(args.base, "base", args, out)
+    head = _side(args.head, "head", args, out)
+    boot = suite.config.bootstrap
+    comparison = compare(base, head, gates.confidence, boot.resamples, boot.seed)
+    gate = compare_gate(comparison, head, gates)
+    result = {
+        "stamp": stamp("evals.compare", base=args.base, head=args.head),
+        "comparison": comparison,
+        "gate": gate,
+        "skipped_metrics": head.get("skipped_metrics", {}),
+    }
+    write_json(out / "compare.json", result)
+    write_atomic(out / "compare.md", compare_report(result))
+    for name, m in sorted(comparison["metrics"].items()):
+        if "delta" in m:
+            print(
+                f"  {name:<18} {m['base']:.3f} -> {m['head']:.3f}  ({m['delta']:+.3f}, "
+                f"CI [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}])"
+            )
+    flips = comparison["flipped"]
+    print(
+        f"==> eval-compare {gate['verdict'].upper()}: {comparison['paired_cases']} paired cases, "
+        f"{len(flips['regressions'])} regressed, {len(flips['improvements'])} improved; "
+        f"{out / 'compare.json'}, {out / 'compare.md'}"
+    )
+    for failure in gate["failed"]:
+        print(f"  gate failed: {failure}")
+    return 0 if gate["passed"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="evals", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="evaluate one endpoint and gate the result")
+    run.add_argument("--endpoint", default="", help="OpenAI-compatible base URL ending in /v1")
+    run.add_argument("--out", default=str(DEFAULT_OUT))
+    run.add_argument("--no-mlflow", action="store_true")
+    _add_run_options(run)
+    comp = commands.add_parser("compare", help="base versus head on the same cases")
+    comp.add_argument("--base", required=True, help="summary.json or endpoint URL")
+    comp.add_argument("--head", required=True, help="summary.json or endpoint URL")
+    comp.add_argument("--out", default=str(DEFAULT_OUT))
+    _add_run_options(comp)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        code = cmd_run(args) if args.command == "run" else cmd_compare(args)
+    except INPUT_ERRORS as error:
+        print(f"ERROR: {error}", file=sys.stderr)
+        return 2
+    if args.command == "compare":
+        print(f"    ({time.perf_counter() - started:.1f} s)")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The eval release gate, with thresholds from policies/gates.yaml (`eval` section).
+
+- one run (`make eval`): enough cases, and every metric at or above its absolute minimum;
+- base versus head (`make eval-compare`): the same on head, plus non-inferiority on every gated
+  metric: the lower bound of the paired difference's confidence interval must not fall below
+  `-max_regression`.
+A metric the gates require that was not measured (for example a skipped judge metric) fails the
+gate: a missing number is never a pass. Every verdict lists the thresholds it applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies.gates import EvalGates
+
+
+def _check(name: str, kind: str, value: Any, threshold: Any, passed: bool, note: str = ""):
+    return {
+        "metric": name,
+        "check": kind,
+        "value": value,
+        "threshold": threshold,
+        "passed": bool(passed),
+        "note": note,
+    }
+
+
+def _absolute(metrics: dict[str, Any], skipped: dict[str, str], gates: EvalGates) -> list[dict]:
+    checks = []
+    for name, minimum in sorted(gates.min_scores.items()):
+        measured = metrics.get(name)
+        if measured is None:
+            reason = skipped.get(name, "not measured by this suite")
+            checks.append(_check(name, "min_score", None, minimum, False, reason))
+        else:
+            mean = measured["mean"]
+            checks.append(_check(name, "min_score", mean, minimum, mean >= minimum))
+    return checks
+
+
+def _verdict(checks: list[dict], gates: EvalGates) -> dict[str, Any]:
+    failed = [c for c in checks if not c["passed"]]
+    return {
+        "passed": not failed,
+        "verdict": "pass" if not failed else "fail",
+        "failed": [f"{c['metric']} {c['check']}" for c in failed],
+        "checks": checks,
+        "thresholds": gates.model_dump(),
+    }
+
+
+def run_gate(summary: dict[str, Any], gates: EvalGates) -> dict[str, Any]:
+    cases = len(summary["cases"])
+    checks = [_check("cases", "min_cases", cases, gates.min_cases, cases >= gates.min_cases)]
+    checks += _absolute(summary["metrics"], summary.get("skipped_metrics", {}), gates)
+    return _verdict(checks, gates)
+
+
+def compare_gate(comparison: dict[str, Any], head: dict[str, Any], gates: EvalGates) -> dict:
+    paired = comparison["paired_cases"]
+    checks = [_check("cases", "min_cases", paired, gates.min_cases, paired >= gates.min_cases)]
+    checks += _absolute(head["metrics"], head.get("skipped_metrics", {}), gates)
+    for name, delta in sorted(comparison["metrics"].items()):
+        if not delta["gated"]:
+            continue
+        if delta.get("missing"):
+            checks.append(
+                _check(
+                    name, "non_inferiority", None, -gates.max_regression, False, delta["missing"]
+                )
+            )
+            continue
+        low = delta["ci_low"]
+        checks.append(
+            _check(
+                name,
+                "non_inferiority",
+                low,
+                -gates.max_regression,
+                low >= -gates.max_regression - 1e-12,
+                f"delta {delta['delta']:+.3f}, {gates.confidence:.0%} CI "
+                f"[{delta['ci_low']:+.3f}, {delta['ci_high']:+.3f}]",
+            )
+        )
+    return _verdict(checks, gates)

@@ -1,0 +1,1 @@
+"""Locust load tests for the OpenAI-compatible serving endpoint (see loadtest/README.md)."""

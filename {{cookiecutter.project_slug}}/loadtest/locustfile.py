@@ -1,0 +1,223 @@
+"""Locust users that stream chat completions from an OpenAI-compatible endpoint (vLLM).
+
+    locust -f loadtest/locustfile.py --host http://127.0.0.1:8000/v1 --model NAME ...
+
+Normally started by `make load` (loadtest/run.py); the same file runs distributed on GKE
+(loadtest/k8s/). Design choices, each from a measured trap:
+- `HttpUser` with `stream=True`: FastHttpUser buffers ~1 KB before yielding and inflates TTFT.
+- With `stream=True` Locust's own response time is only time-to-headers, so TTFT, inter-token
+  latency, end-to-end latency and output tokens are fired as custom request events, and every
+  request's raw timings are kept: percentiles are computed from them (Locust rounds its own).
+- In distributed mode the raw samples travel to the master with the regular worker reports.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import psutil
+from locust import HttpUser, constant, events, task
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtest.prompts import DEFAULT_PROMPTS, load_prompts
+from loadtest.sse import StreamMeter, StreamResult
+
+SAMPLES: list[dict[str, Any]] = []
+CPU: list[float] = []
+_user_numbers = itertools.count()
+_prompts: list[dict] = []
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    parser.add_argument("--model", default="", help="served model name (required)")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--ignore-eos", choices=["true", "false"], default="false")
+    parser.add_argument("--prompts", default=str(DEFAULT_PROMPTS))
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--request-timeout", type=float, default=120.0)
+    parser.add_argument("--samples-out", default="", help="JSONL of raw per-request samples")
+
+
+@events.init.add_listener
+def _init(environment: Any, **_: Any) -> None:
+    if not environment.parsed_options.model:
+        raise SystemExit("ERROR: --model (the served model name) is required")
+    _prompts[:] = load_prompts(Path(environment.parsed_options.prompts)).prompts
+    if not isinstance(environment.runner, MasterRunner):
+        gevent.spawn(_sample_cpu)
+
+
+def _sample_cpu() -> None:
+    """CPU use of this Locust process (percent of one core), once a second."""
+    process = psutil.Process()
+    process.cpu_percent(None)
+    while True:
+        gevent.sleep(1.0)
+        CPU.append(process.cpu_percent(None))
+
+
+def sample_of(result: StreamResult, started_wall: float, status: int) -> dict[str, Any]:
+    return {
+        "t_start": started_wall,
+        "status": status,
+        "ttft_s": result.ttft_s,
+        "itl_s": result.itl_s,
+        "e2e_s": result.e2e_s,
+        "output_tokens": result.output_tokens,
+        "usage_reported": result.usage_reported,
+        "finish_reason": result.finish_reason,
+        "error": result.error,
+    }
+
+
+def _error_sample(message: str, started_wall: float, elapsed: float, status: int) -> dict:
+    return {
+        "t_start": started_wall,
+        "status": status,
+        "ttft_s": None,
+        "itl_s": [],
+        "e2e_s": elapsed,
+        "output_tokens": 0,
+        "usage_reported": False,
+        "finish_reason": None,
+        "error": message,
+    }
+
+
+class ChatUser(HttpUser):
+    wait_time = constant(0)  # closed loop: concurrency == number of users
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        # Each user draws its own reproducible sequence of prompts.
+        self.rng = random.Random(f"{options.seed}-{next(_user_numbers)}")
+
+    @task
+    def chat(self) -> None:
+        options = self.environment.parsed_options
+        payload = {
+            "model": options.model,
+            "messages": self.rng.choice(_prompts)["messages"],
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if options.ignore_eos == "true":
+            payload["ignore_eos"] = True  # vLLM extension: always generate max_tokens
+        started_wall, started = time.time(), time.perf_counter()
+        meter = StreamMeter(started)
+        with self.client.post(
+            "/chat/completions",
+            json=payload,
+            stream=True,
+            catch_response=True,
+            name="chat/completions (time to headers)",
+            timeout=options.request_timeout,
+        ) as response:
+            if response.status_code != 200:
+                detail = response.text[:300] if response.status_code else str(response.error)
+                message = f"HTTP {response.status_code}: {detail}"
+                response.failure(message)
+                self._record(
+                    _error_sample(
+                        message, started_wall, time.perf_counter() - started, response.status_code
+                    )
+                )
+                return
+            try:
+                for chunk in response.iter_content(chunk_size=None):
+                    meter.feed(chunk, time.perf_counter())
+            except Exception as error:  # a broken connection mid-stream is a failed request
+                meter.fail(f"stream broken: {error}")
+            result = meter.finish(time.perf_counter())
+            if result.ok:
+                response.success()
+            else:
+                response.failure(result.error)
+        self._record(sample_of(result, started_wall, 200))
+
+    def _record(self, sample: dict[str, Any]) -> None:
+        SAMPLES.append(sample)
+        fire = self.environment.events.request.fire
+        if sample["error"] is not None:
+            fire(
+                request_type="LLM",
+                name="request",
+                response_time=sample["e2e_s"] * 1000,
+                response_length=0,
+                exception=Exception(sample["error"]),
+                context={},
+            )
+            return
+        if sample["ttft_s"] is not None:
+            fire(
+                request_type="LLM",
+                name="ttft",
+                response_time=sample["ttft_s"] * 1000,
+                response_length=0,
+                exception=None,
+                context={},
+            )
+        if sample["itl_s"]:
+            mean_itl = 1000 * sum(sample["itl_s"]) / len(sample["itl_s"])
+            fire(
+                request_type="LLM",
+                name="itl (mean per request)",
+                response_time=mean_itl,
+                response_length=0,
+                exception=None,
+                context={},
+            )
+        # response_length carries the output tokens: Locust's "Average size" = tokens/request.
+        fire(
+            request_type="LLM",
+            name="e2e",
+            response_time=sample["e2e_s"] * 1000,
+            response_length=sample["output_tokens"],
+            exception=None,
+            context={},
+        )
+        if sample["finish_reason"] == "length":
+            fire(
+                request_type="LLM",
+                name="truncated (finish_reason=length)",
+                response_time=0,
+                response_length=0,
+                exception=None,
+                context={},
+            )
+
+
+@events.report_to_master.add_listener
+def _ship(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    """Worker: move the raw samples gathered since the last report into the report."""
+    data["llm_samples"], SAMPLES[:] = list(SAMPLES), []
+    data["llm_cpu"], CPU[:] = list(CPU), []
+
+
+@events.worker_report.add_listener
+def _receive(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    SAMPLES.extend(data.get("llm_samples", []))
+    CPU.extend(data.get("llm_cpu", []))
+
+
+@events.quitting.add_listener
+def _write_samples(environment: Any, **_: Any) -> None:
+    """Master or single process: write every raw sample once the run is over."""
+    out = environment.parsed_options.samples_out
+    if not out or isinstance(environment.runner, WorkerRunner):
+        return
+    lines = [json.dumps({"kind": "request", **s}) for s in SAMPLES]
+    lines += [json.dumps({"kind": "cpu", "percent": p}) for p in CPU]
+    tmp = Path(out).with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + ("\n" if lines else ""))
+    tmp.replace(out)

@@ -1,0 +1,150 @@
+"""The server's own view of a load test, from vLLM's Prometheus `/metrics` endpoint.
+
+We scrape before and after the run and take the difference, so earlier traffic does not count.
+The TTFT histogram (`vllm:time_to_first_token_seconds`) cross-checks the client's TTFT: if the
+client sees much more than the server, the load generator or the network is adding latency.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import urllib.error
+import urllib.request
+from typing import Any
+
+TTFT = "vllm:time_to_first_token_seconds"
+SUCCESS = "vllm:request_success_total"
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Prometheus text exposition format -> (name, labels, value) samples."""
+    samples = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        if not match:
+            continue
+        name, _, labels, value = match.groups()
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        samples.append((name, dict(_LABEL.findall(labels or "")), number))
+    return samples
+
+
+def histogram(samples: list, name: str, model: str | None = None) -> dict[str, Any]:
+    """Buckets (upper bound -> cumulative count), sum and count, added over label sets."""
+    buckets: dict[float, float] = {}
+    total = {"sum": 0.0, "count": 0.0}
+    for metric, labels, value in samples:
+        if model is not None and labels.get("model_name", model) != model:
+            continue
+        if metric == f"{name}_bucket":
+            bound = math.inf if labels["le"] in ("+Inf", "inf") else float(labels["le"])
+            buckets[bound] = buckets.get(bound, 0.0) + value
+        elif metric == f"{name}_sum":
+            total["sum"] += value
+        elif metric == f"{name}_count":
+            total["count"] += value
+    return {"buckets": dict(sorted(buckets.items())), **total}
+
+
+def counter(samples: list, name: str, model: str | None = None) -> float:
+    return sum(
+        value
+        for metric, labels, value in samples
+        if metric == name and (model is None or labels.get("model_name", model) == model)
+    )
+
+
+def delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "buckets": {b: c - before["buckets"].get(b, 0.0) for b, c in after["buckets"].items()},
+        "sum": after["sum"] - before["sum"],
+        "count": after["count"] - before["count"],
+    }
+
+
+def quantile(hist: dict[str, Any], q: float) -> float | None:
+    """Prometheus' histogram_quantile: linear interpolation inside the bucket holding q."""
+    buckets = sorted(hist["buckets"].items())
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound  # as Prometheus does: the highest finite bound
+            if count == lower_count:
+                return bound
+            share = (rank - lower_count) / (count - lower_count)
+            return lower_bound + (bound - lower_bound) * share
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def metrics_url(endpoint: str) -> str:
+    """`http://host:port/v1` -> `http://host:port/metrics` (vLLM serves both on one port)."""
+    base = endpoint.rstrip("/")
+    if base.endswith("/v1"):
+        base = base[: -len("/v1")]
+    return f"{base}/metrics"
+
+
+def scrape(endpoint: str, timeout: float = 10.0) -> list | None:
+    """The server's samples, or None where /metrics is not exposed (e.g. behind a gateway)."""
+    try:
+        with urllib.request.urlopen(metrics_url(endpoint), timeout=timeout) as response:
+            return parse(response.read().decode("utf-8", errors="replace"))
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def server_view(before: list | None, after: list | None, model: str | None) -> dict[str, Any]:
+    """What the server measured during the run: TTFT histogram delta and finished requests."""
+    if before is None or after is None:
+        return {"available": False, "reason": "the endpoint does not expose /metrics"}
+    ttft = delta(histogram(after, TTFT, model), histogram(before, TTFT, model))
+    if ttft["count"] <= 0:
+        return {"available": False, "reason": f"{TTFT} did not move during the run"}
+    return {
+        "available": True,
+        "requests_finished": counter(after, SUCCESS, model) - counter(before, SUCCESS, model),
+        "ttft_ms": {
+            "count": int(ttft["count"]),
+            "mean": 1000 * ttft["sum"] / ttft["count"],
+            "p50": _ms(quantile(ttft, 0.50)),
+            "p95": _ms(quantile(ttft, 0.95)),
+        },
+        # JSON keys: the bucket bounds as Prometheus writes them ("0.02", "+Inf").
+        "ttft_buckets": {
+            ("+Inf" if math.isinf(b) else f"{b:g}"): c for b, c in ttft["buckets"].items()
+        },
+    }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def cross_check(client_ttft: dict[str, Any], server: dict[str, Any], tolerance: float) -> dict:
+    """Compare client-side TTFT with the server's histogram (means: the buckets are coarse)."""
+    if not server.get("available") or client_ttft.get("mean") is None:
+        return {"status": "unavailable", "reason": server.get("reason", "no client TTFT")}
+    client, engine = client_ttft["mean"], server["ttft_ms"]["mean"]
+    ratio = client / engine if engine > 0 else math.inf
+    # A few ms of HTTP and detokenisation overhead is expected on top of the engine's figure.
+    agrees = abs(client - engine) <= max(tolerance * engine, 5.0)
+    return {
+        "status": "ok" if agrees else "warn",
+        "client_mean_ms": client,
+        "server_mean_ms": engine,
+        "ratio": ratio,
+        "tolerance": tolerance,
+    }

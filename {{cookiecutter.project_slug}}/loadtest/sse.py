@@ -1,0 +1,168 @@
+"""Streamed chat completions (server-sent events) turned into latency measurements.
+
+Pure code, no I/O: the locustfile feeds the raw bytes it receives, each with its arrival time,
+and gets one `StreamResult`. Network chunks do not respect event boundaries (a line can be split
+across chunks, one chunk can hold several events), so bytes are buffered until a full line.
+
+Definitions (the same as vLLM's own benchmark client, so the two can be compared):
+- TTFT: request sent -> first chunk that carries generated text.
+- inter-token latency (ITL): gaps between consecutive chunks that carry generated text.
+- end-to-end: request sent -> end of the stream.
+- output tokens: `usage.completion_tokens` of the final usage chunk (requested with
+  `stream_options.include_usage`), else the number of text-carrying chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+
+class SSEDecoder:
+    """Splits a byte stream into the payloads of its `data:` fields, one per event."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[str]:
+        self._buffer += chunk
+        payloads: list[str] = []
+        while True:
+            newline = self._buffer.find(b"\n")
+            if newline < 0:
+                return payloads
+            line = self._buffer[:newline].rstrip(b"\r").decode("utf-8", errors="replace")
+            self._buffer = self._buffer[newline + 1 :]
+            payload = self._line(line)
+            if payload is not None:
+                payloads.append(payload)
+
+    def close(self) -> list[str]:
+        """End of stream: an event not followed by a blank line still counts."""
+        payloads = self.feed(b"\n") if self._buffer else []
+        if self._data:
+            payloads.append("\n".join(self._data))
+            self._data = []
+        return payloads
+
+    def _line(self, line: str) -> str | None:
+        if line == "":  # blank line: dispatch the event
+            if not self._data:
+                return None
+            payload = "\n".join(self._data)
+            self._data = []
+            return payload
+        if line.startswith(":"):  # comment / keep-alive
+            return None
+        name, _, value = line.partition(":")
+        if name == "data":
+            self._data.append(value[1:] if value.startswith(" ") else value)
+        return None
+
+
+@dataclass
+class StreamResult:
+    ttft_s: float | None
+    itl_s: list[float]
+    e2e_s: float
+    output_tokens: int
+    text_chunks: int
+    finish_reason: str | None
+    error: str | None
+    usage_reported: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+@dataclass
+class StreamMeter:
+    """Accumulates one streamed response; `started_at` is when the request was sent."""
+
+    started_at: float
+    _decoder: SSEDecoder = field(default_factory=SSEDecoder)
+    _first_at: float | None = None
+    _last_at: float | None = None
+    _itl: list[float] = field(default_factory=list)
+    _chunks: int = 0
+    _usage_tokens: int | None = None
+    _finish_reason: str | None = None
+    _error: str | None = None
+    _done: bool = False
+
+    def feed(self, chunk: bytes, at: float) -> None:
+        for payload in self._decoder.feed(chunk):
+            self._event(payload, at)
+
+    def finish(self, at: float) -> StreamResult:
+        for payload in self._decoder.close():
+            self._event(payload, at)
+        error = self._error
+        if error is None and not self._done and self._finish_reason is None:
+            error = "stream ended before a finish_reason or [DONE]"
+        return StreamResult(
+            ttft_s=None if self._first_at is None else self._first_at - self.started_at,
+            itl_s=self._itl,
+            e2e_s=at - self.started_at,
+            output_tokens=self._usage_tokens if self._usage_tokens is not None else self._chunks,
+            text_chunks=self._chunks,
+            finish_reason=self._finish_reason,
+            error=error,
+            usage_reported=self._usage_tokens is not None,
+        )
+
+    def _event(self, payload: str, at: float) -> None:
+        if payload.strip() == "[DONE]":
+            self._done = True
+            return
+        try:
+            event = json.loads(payload)
+        except json.JSONDecodeError:
+            self.fail(f"malformed event: {payload[:120]!r}")
+            return
+        if not isinstance(event, dict):
+            self.fail(f"unexpected event: {payload[:120]!r}")
+            return
+        # vLLM reports a failure inside a stream that already answered 200 as an error event.
+        if "error" in event or event.get("object") == "error":
+            detail = event.get("error", event)
+            message = detail.get("message", detail) if isinstance(detail, dict) else detail
+            self.fail(f"error event in stream: {message}")
+            return
+        usage = event.get("usage")
+        if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
+            self._usage_tokens = int(usage["completion_tokens"])
+        for choice in event.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                self._token(at)
+            if choice.get("finish_reason"):
+                self._finish_reason = choice["finish_reason"]
+
+    def _token(self, at: float) -> None:
+        if self._first_at is None:
+            self._first_at = at
+        else:
+            self._itl.append(at - self._last_at)  # type: ignore[operator]
+        self._last_at = at
+        self._chunks += 1
+
+    def fail(self, message: str) -> None:
+        if self._error is None:
+            self._error = message
+
+
+def measure(chunks: list[tuple[float, bytes]], started_at: float, ended_at: float) -> StreamResult:
+    """Measure a recorded stream: (arrival time, bytes) pairs in arrival order."""
+    meter = StreamMeter(started_at)
+    for at, chunk in chunks:
+        meter.feed(chunk, at)
+    return meter.finish(ended_at)

@@ -1,0 +1,79 @@
+# Release: the canary controller, the PR comment and the HTML report (env: ops).
+ENVS += ops
+TEST_TARGETS += test-release
+
+BACKEND ?= local
+STACK ?= dev
+CANDIDATE ?=
+# Extra variables for the `make eval` / `make load` runs at each canary step (keep them short
+# locally: every step measures both servers).
+CANARY_EVAL_ARGS ?=
+CANARY_LOAD_ARGS ?=
+CANARY_FLAGS ?=
+# gke backend: the URLs the gate measures (default: the stack outputs serving_<side>_endpoint).
+STABLE_ENDPOINT ?=
+CANARY_ENDPOINT ?=
+TAG ?=
+# The demo's second training run: a different seed and more steps, registered as `candidate`.
+CANDIDATE_SEED ?= 7
+CANDIDATE_STEPS ?= 600
+# Pull requests: the base branch checked out beside the head (actions/checkout path: .base).
+BASE_DIR ?= .base
+
+.PHONY: canary registry-promote report test-release release-publish ci-notice train-candidate \
+	eval-base plan-base smoke bench-demo
+
+canary: ## Canary stable vs candidate, step by step; promote or roll back (BACKEND=local|gke STACK= CANDIDATE=)
+	@$(call venv,ops)
+	@$(call py,ops) -m release.canary --backend $(BACKEND) --stack $(STACK) \
+		--candidate "$(CANDIDATE)" --eval-args "$(CANARY_EVAL_ARGS)" \
+		--load-args "$(CANARY_LOAD_ARGS)" --stable-endpoint "$(STABLE_ENDPOINT)" \
+		--canary-endpoint "$(CANARY_ENDPOINT)" $(CANARY_FLAGS)
+
+registry-promote: ## Move the MLflow `champion` alias to a model version: make registry-promote VERSION=2
+	@test -n "$(VERSION)" || { echo "ERROR: VERSION= is required (a registered model version)" >&2; exit 2; }
+	@$(call venv,pipelines)
+	@$(call py,pipelines) -m release.registry promote "$(VERSION)"
+
+train-candidate: ## Train a second model version for the canary: make train SEED=$(CANDIDATE_SEED) TRAIN_STEPS=$(CANDIDATE_STEPS)
+	@$(MAKE) train SEED=$(CANDIDATE_SEED) TRAIN_STEPS=$(CANDIDATE_STEPS)
+
+# The base checkout runs its own targets in its own environments (.base/.venv), so a pull
+# request that changes a lock file never mixes the two.
+eval-base: ## PR evals: the base checkout (BASE_DIR) trains, serves and evals its model into build/eval-base
+	@test -f "$(BASE_DIR)/Makefile" || { echo "ERROR: BASE_DIR=$(BASE_DIR) is not a checkout of this project (no Makefile)" >&2; exit 2; }
+	@base=$$(cd "$(BASE_DIR)" && pwd); out=$(CURDIR)/build/eval-base; \
+	  env -u VENVS $(MAKE) -C "$$base" train && \
+	  env -u VENVS $(MAKE) -C "$$base" serve NAME=base && \
+	  endpoint=$$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$$base/build/serving/base.json") && \
+	  { rc=0; env -u VENVS $(MAKE) -C "$$base" eval OUT="$$out" ENDPOINT="$$endpoint" || rc=$$?; \
+	    env -u VENVS $(MAKE) -C "$$base" serve-stop NAME=base; test -f "$$out/summary.json" || exit $$rc; }
+
+plan-base: ## PR cost diff: the base checkout's offline plan into build/plan-base/ (STACK=dev)
+	@test -f "$(BASE_DIR)/Makefile" || { echo "ERROR: BASE_DIR=$(BASE_DIR) is not a checkout of this project (no Makefile)" >&2; exit 2; }
+	@env -u VENVS $(MAKE) -C "$(BASE_DIR)" plan STACK=$(STACK)
+	@mkdir -p build/plan-base && cp "$(BASE_DIR)/build/plan/$(STACK).json" build/plan-base/
+
+smoke: ## Smoke eval against a deployed endpoint (ENDPOINT= required) into build/smoke
+	@test -n "$(ENDPOINT)" || { echo "ERROR: ENDPOINT= is required (the deployed OpenAI-compatible URL ending in /v1)" >&2; exit 2; }
+	@$(MAKE) eval ENDPOINT="$(ENDPOINT)" OUT=build/smoke
+
+report: ## Join plan/eval/load/cost/canary evidence into build/report/pr-comment.md and index.html
+	@$(call venv,ops)
+	@$(call py,ops) -m release.report
+
+release-publish: ## Attach build/canary + build/report evidence to the GitHub Release TAG (needs gh)
+	@test -n "$(TAG)" || { echo "ERROR: TAG= is required (e.g. v1.2.3)" >&2; exit 2; }
+	@$(call venv,ops)
+	@$(call py,ops) -m release.publish --tag "$(TAG)"
+
+bench-demo: ## Print each demo stage's time from the last `make demo` (build/demo/stages.json)
+	@$(call venv,ops)
+	@$(call py,ops) bench/demo_benchmark.py
+
+ci-notice: ## Print a GitHub Actions notice (NOTICE="text"); used where a CI step is skipped on purpose
+	@echo "::notice title=skipped::$${NOTICE:-step skipped}"
+
+test-release: ## Release tests: state machine, gate, report, workflows, and a real local canary (e2e)
+	@$(call venv,ops)
+	@$(call py,ops) -m pytest -p no:cacheprovider tests/release tests/workflows

@@ -1,0 +1,104 @@
+"""`make test-model`: a small trained model for other components' end-to-end tests.
+
+    python -m pipelines.test_model [--out build/test-model] [--steps 300] [--seed 42] [--force]
+
+Trains the embedded tiny Llama directly with the model code (no KFP, no MLflow) on the default
+dataset and saves it where vLLM loads it. Cached: skipped when the directory exists and its
+inputs (dataset, model code, settings, library versions) are unchanged. Writes
+`<out>/training_summary.json` (metrics, inputs hash) beside the model files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from pipelines import data_prep
+from pipelines.generate_dataset import DEFAULT_OUT as DEFAULT_DATASET
+
+PACKAGE = Path(__file__).resolve().parent
+DEFAULT_DIR = PACKAGE.parent / "build" / "test-model"
+SUMMARY = "training_summary.json"
+CODE = ("task.py", "data_prep.py", "modeling.py", "training.py", "test_model.py")
+
+
+def inputs_hash(dataset: Path, steps: int, seed: int) -> str:
+    import tokenizers
+    import torch
+    import transformers
+
+    digest = hashlib.sha256()
+    digest.update(dataset.read_bytes())
+    for name in CODE:
+        digest.update((PACKAGE / name).read_bytes())
+    versions = (torch.__version__, transformers.__version__, tokenizers.__version__)
+    digest.update(json.dumps([steps, seed, *versions]).encode())
+    return digest.hexdigest()[:16]
+
+
+def cached(out: Path, want: str) -> bool:
+    try:
+        summary = json.loads((out / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return False
+    return summary.get("inputs_hash") == want and (out / "model.safetensors").exists()
+
+
+def build(out: Path, dataset: Path, steps: int, seed: int) -> dict:
+    from pipelines.training import TrainConfig, evaluate, load_for_eval, train_model
+
+    started = time.perf_counter()
+    prepared = data_prep.prepare(str(dataset))
+    config = TrainConfig(seed=seed, steps=steps)
+    metrics = train_model(prepared.splits, config, out, log=lambda m: print(f"  {m}", flush=True))
+    evaluation = evaluate(load_for_eval(out), prepared.splits["test"])
+    return {
+        "inputs_hash": inputs_hash(dataset, steps, seed),
+        "dataset_sha256": prepared.card["sha256"],
+        "params": config.params(),
+        "train": metrics,
+        "test": {k: v for k, v in evaluation.items() if k != "examples"},
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train the small model other tests serve.")
+    parser.add_argument("--out", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--force", action="store_true", help="retrain even when cached")
+    args = parser.parse_args(argv)
+    if not args.dataset.is_file():
+        print(f"ERROR: dataset not found: {args.dataset}", file=sys.stderr)
+        return 2
+    want = inputs_hash(args.dataset, args.steps, args.seed)
+    if not args.force and cached(args.out, want):
+        print(f"test model up to date: {args.out} (inputs {want})")
+        return 0
+    print(f"==> training the test model ({args.steps} steps) into {args.out}")
+    try:
+        summary = build(args.out, args.dataset, args.steps, args.seed)
+    except (data_prep.DataError, ValueError) as error:
+        print(f"ERROR: {error}", file=sys.stderr)
+        return 2
+    (args.out / SUMMARY).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    test = summary["test"]
+    print(
+        f"test model ready: {args.out}\n"
+        f"  test accuracy {test['accuracy']:.3f} (chance {test['chance_accuracy']:.3f}), "
+        f"format validity {test['format_validity']:.3f}, {summary['seconds']:.0f} s"
+    )
+    if test["accuracy"] < 2 * test["chance_accuracy"]:
+        print("ERROR: the test model is not clearly above chance", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

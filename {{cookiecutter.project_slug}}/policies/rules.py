@@ -1,0 +1,608 @@
+"""The guardrails as pure functions over resource properties (stdlib only, no Pulumi imports).
+
+Properties are what the Pulumi engine sees: camelCase and nested (`nodeConfig.spot`), the same in
+CrossGuard during `pulumi preview` (policies/__main__.py) and in the offline plan
+(policies/offline.py). A resource validator takes (props, params) and returns violation
+messages; a stack validator takes every resource and returns (resource name, message) pairs.
+Each policy's default level and parameters are declared here; policies/config/<stack>.json
+overrides them per stack, in the format `pulumi preview --policy-pack-config` reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from policies.pricing import UnknownPriceError, load_prices
+
+LEVELS = ("advisory", "mandatory", "disabled")
+
+NODE_POOL = "gcp:container/nodePool:NodePool"
+CLUSTER = "gcp:container/cluster:Cluster"
+BUCKET = "gcp:storage/bucket:Bucket"
+BUCKET_IAM = (
+    "gcp:storage/bucketIAMMember:BucketIAMMember",
+    "gcp:storage/bucketIAMBinding:BucketIAMBinding",
+)
+PROJECT_IAM = ("gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding")
+SA_KEY = "gcp:serviceaccount/key:Key"
+WIF_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
+WORKLOADS = (
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:batch/v1:Job",
+    "kubernetes:core/v1:Pod",
+)
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_NODE_SELECTOR = "cloud.google.com/gke-accelerator"
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+SECRET_NAME_RE = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|PRIVATE_KEY|CREDENTIALS)", re.I)
+# `HF_TOKEN_PATH=/var/run/...` points at a mounted secret: a reference, not the secret.
+SECRET_REFERENCE_RE = re.compile(r"_(PATH|FILE|DIR)$", re.I)
+
+Props = dict[str, Any]
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlanResource:
+    """A resource as a stack policy sees it."""
+
+    type: str
+    name: str
+    props: Props
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    description: str
+    level: str
+    resource_types: tuple[str, ...]
+    validate: Callable[..., Any]
+    params: Params = field(default_factory=dict)
+    stack: bool = False
+
+
+def get(props: Any, path: str, default: Any = None) -> Any:
+    """`get(props, "nodeConfig.spot")`: a nested value, or `default` when any step is missing."""
+    value = props
+    for key in path.split("."):
+        if not isinstance(value, dict) or value.get(key) is None:
+            return default
+        value = value[key]
+    return value
+
+
+# --- GPU node pools ---------------------------------------------------------------------------
+
+
+def is_gpu_pool(props: Props) -> bool:
+    return bool(get(props, "nodeConfig.guestAccelerators"))
+
+
+def pool_max_nodes(props: Props) -> int | None:
+    """Most nodes the pool can reach: the total cap, or per-zone cap x zones; None = no cap."""
+    autoscaling = get(props, "autoscaling")
+    if not autoscaling:
+        return None
+    if autoscaling.get("totalMaxNodeCount") is not None:
+        return int(autoscaling["totalMaxNodeCount"])
+    if autoscaling.get("maxNodeCount") is not None:
+        zones = len(get(props, "nodeLocations", []) or []) or 3
+        return int(autoscaling["maxNodeCount"]) * zones
+    return None
+
+
+def gpu_autoscaling_capped(props: Props, params: Params) -> list[str]:
+    if not is_gpu_pool(props):
+        return []
+    if not get(props, "autoscaling"):
+        return [
+            "GPU node pool has no autoscaling: set autoscaling with a node cap, min 0 outside prod"
+        ]
+    most = pool_max_nodes(props)
+    if most is None:
+        return ["GPU node pool autoscaling has no maximum (totalMaxNodeCount)"]
+    if most > params["maxNodes"]:
+        return [f"GPU node pool may grow to {most} nodes; the cap is {params['maxNodes']}"]
+    return []
+
+
+def gpu_allowed_types(props: Props, params: Params) -> list[str]:
+    return [
+        f"GPU type {acc.get('type')!r} is not allowed (allowed: {params['allowedGpuTypes']})"
+        for acc in get(props, "nodeConfig.guestAccelerators", []) or []
+        if acc.get("type") not in params["allowedGpuTypes"]
+    ]
+
+
+def gpu_spot_outside_prod(props: Props, params: Params) -> list[str]:
+    if not is_gpu_pool(props):
+        return []
+    environment = get(props, "nodeConfig.resourceLabels.environment", "")
+    spot = get(props, "nodeConfig.spot", False) or get(props, "nodeConfig.preemptible", False)
+    if environment not in params["exemptEnvironments"] and not spot:
+        return [
+            f"GPU node pool in environment {environment or '(unlabelled)'!r} is on-demand; use"
+            f" Spot outside {params['exemptEnvironments']}"
+        ]
+    return []
+
+
+def cost_labels(props: Props, params: Params, labels_path: str) -> list[str]:
+    labels = get(props, labels_path, {}) or {}
+    missing = [key for key in params["requiredLabels"] if not labels.get(key)]
+    return [f"missing cost labels {missing} in {labels_path}"] if missing else []
+
+
+LABEL_PATHS = {
+    NODE_POOL: "nodeConfig.resourceLabels",
+    CLUSTER: "resourceLabels",
+    BUCKET: "labels",
+    REPOSITORY: "labels",
+}
+
+
+def billable_cost_labels(resource_type: str, props: Props, params: Params) -> list[str]:
+    return cost_labels(props, params, LABEL_PATHS[resource_type])
+
+
+# --- GKE ---------------------------------------------------------------------------------------
+
+
+def gke_workload_identity(resource_type: str, props: Props, params: Params) -> list[str]:
+    if resource_type == CLUSTER:
+        if not get(props, "workloadIdentityConfig.workloadPool"):
+            return ["cluster has no Workload Identity (workloadIdentityConfig.workloadPool)"]
+        return []
+    mode = get(props, "nodeConfig.workloadMetadataConfig.mode")
+    if mode != "GKE_METADATA":
+        return [
+            f"node pool metadata mode is {mode!r}; GKE_METADATA keeps pods off the node identity"
+        ]
+    return []
+
+
+def gke_private_nodes(props: Props, params: Params) -> list[str]:
+    if get(props, "privateClusterConfig.enablePrivateNodes") is not True:
+        return ["cluster nodes have public IPs: set privateClusterConfig.enablePrivateNodes"]
+    return []
+
+
+def gke_shielded_nodes(props: Props, params: Params) -> list[str]:
+    if props.get("enableShieldedNodes") is False:
+        return ["shielded nodes are disabled (enableShieldedNodes: false)"]
+    return []
+
+
+def gke_release_channel(props: Props, params: Params) -> list[str]:
+    channel = get(props, "releaseChannel.channel")
+    if channel not in params["allowedChannels"]:
+        return [f"release channel {channel!r}; use one of {params['allowedChannels']}"]
+    return []
+
+
+def gke_no_legacy_auth(props: Props, params: Params) -> list[str]:
+    problems = []
+    if props.get("enableLegacyAbac") is True:
+        problems.append("legacy ABAC is enabled")
+    if get(props, "masterAuth.clientCertificateConfig.issueClientCertificate") is True:
+        problems.append("client certificates are issued (masterAuth.clientCertificateConfig)")
+    if get(props, "masterAuth.username") or get(props, "masterAuth.password"):
+        problems.append("basic auth is configured (masterAuth.username/password)")
+    return problems
+
+
+# --- Storage -----------------------------------------------------------------------------------
+
+
+def storage_uniform_access(props: Props, params: Params) -> list[str]:
+    if props.get("uniformBucketLevelAccess") is not True:
+        return ["bucket uses ACLs: set uniformBucketLevelAccess: true"]
+    return []
+
+
+def storage_no_public_access(resource_type: str, props: Props, params: Params) -> list[str]:
+    if resource_type == BUCKET:
+        if props.get("publicAccessPrevention") != "enforced":
+            value = props.get("publicAccessPrevention")
+            return [f"publicAccessPrevention is {value!r}; it must be 'enforced'"]
+        return []
+    members = props.get("members") or [props.get("member")]
+    public = [m for m in members if m in PUBLIC_MEMBERS]
+    return [f"bucket granted to {public}: buckets are never public"] if public else []
+
+
+def storage_model_versioning(props: Props, params: Params) -> list[str]:
+    purpose = get(props, "labels.purpose")
+    if purpose in params["versionedPurposes"] and get(props, "versioning.enabled") is not True:
+        return [f"bucket with purpose {purpose!r} must have versioning enabled"]
+    return []
+
+
+# --- IAM ---------------------------------------------------------------------------------------
+
+
+def iam_no_primitive_roles(props: Props, params: Params) -> list[str]:
+    members = props.get("members") or [props.get("member")]
+    accounts = [m for m in members if isinstance(m, str) and m.startswith("serviceAccount:")]
+    role = props.get("role")
+    if accounts and role in params["forbiddenRoles"]:
+        return [f"{role} granted to {accounts}: grant the specific roles the identity needs"]
+    return []
+
+
+def iam_no_service_account_keys(props: Props, params: Params) -> list[str]:
+    return [
+        "service-account keys are long-lived secrets: use Workload Identity (pods) or Workload"
+        " Identity Federation (CI) instead"
+    ]
+
+
+def iam_wif_attribute_condition(props: Props, params: Params) -> list[str]:
+    condition = props.get("attributeCondition") or ""
+    if not condition.strip():
+        return ["workload identity provider has no attributeCondition: any repository could use it"]
+    if not any(attr in condition for attr in params["requiredAttributes"]):
+        return [f"attributeCondition {condition!r} does not check {params['requiredAttributes']}"]
+    return []
+
+
+# --- Kubernetes serving workloads --------------------------------------------------------------
+
+
+def pod_spec(resource_type: str, props: Props) -> Props:
+    if resource_type == "kubernetes:core/v1:Pod":
+        return get(props, "spec", {}) or {}
+    return get(props, "spec.template.spec", {}) or {}
+
+
+def _containers(resource_type: str, props: Props) -> list[Props]:
+    spec = pod_spec(resource_type, props)
+    return list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+
+
+def _wants_gpu(spec: Props) -> bool:
+    selector = spec.get("nodeSelector") or {}
+    tolerations = spec.get("tolerations") or []
+    return GPU_NODE_SELECTOR in selector or any(t.get("key") == GPU_RESOURCE for t in tolerations)
+
+
+def k8s_resources(resource_type: str, props: Props, params: Params) -> list[str]:
+    spec = pod_spec(resource_type, props)
+    problems = []
+    for container in spec.get("containers") or []:
+        name = container.get("name", "?")
+        for kind, required in (
+            ("requests", params["requiredRequests"]),
+            ("limits", params["requiredLimits"]),
+        ):
+            present = get(container, f"resources.{kind}", {}) or {}
+            missing = [r for r in required if r not in present]
+            if missing:
+                problems.append(f"container {name!r} has no {kind} for {missing}")
+        if _wants_gpu(spec) and GPU_RESOURCE not in (get(container, "resources.limits", {}) or {}):
+            problems.append(f"container {name!r} runs on GPU nodes without a {GPU_RESOURCE} limit")
+    return problems
+
+
+def k8s_no_privileged(resource_type: str, props: Props, params: Params) -> list[str]:
+    problems = []
+    spec = pod_spec(resource_type, props)
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(flag) is True:
+            problems.append(f"pod uses {flag}")
+    for container in _containers(resource_type, props):
+        context = container.get("securityContext") or {}
+        name = container.get("name", "?")
+        if context.get("privileged") is True:
+            problems.append(f"container {name!r} is privileged")
+        if context.get("allowPrivilegeEscalation") is True:
+            problems.append(f"container {name!r} allows privilege escalation")
+    return problems
+
+
+def image_is_pinned(image: str) -> bool:
+    if "@sha256:" in image:
+        return True
+    last = image.rsplit("/", 1)[-1]
+    return ":" in last and last.rsplit(":", 1)[1] not in ("", "latest")
+
+
+def k8s_pinned_images(resource_type: str, props: Props, params: Params) -> list[str]:
+    return [
+        f"container {c.get('name', '?')!r} image {c.get('image')!r} is not pinned (tag or digest,"
+        " never 'latest')"
+        for c in _containers(resource_type, props)
+        if not image_is_pinned(str(c.get("image") or ""))
+    ]
+
+
+def k8s_probes(resource_type: str, props: Props, params: Params) -> list[str]:
+    if resource_type == "kubernetes:batch/v1:Job":
+        return []
+    spec = pod_spec(resource_type, props)
+    return [
+        f"container {c.get('name', '?')!r} lacks {probe}"
+        for c in spec.get("containers") or []
+        for probe in params["requiredProbes"]
+        if not c.get(probe)
+    ]
+
+
+def k8s_secrets_from_refs(resource_type: str, props: Props, params: Params) -> list[str]:
+    return [
+        f"container {c.get('name', '?')!r} sets {env.get('name')!r} as a literal; read it from a"
+        " Secret (valueFrom.secretKeyRef)"
+        for c in _containers(resource_type, props)
+        for env in c.get("env") or []
+        if SECRET_NAME_RE.search(str(env.get("name", "")))
+        and not SECRET_REFERENCE_RE.search(str(env.get("name", "")))
+        and env.get("value")
+    ]
+
+
+# --- Stack: GPU budget ------------------------------------------------------------------------
+
+
+def region_of(location: str) -> str:
+    """`us-central1-a` -> `us-central1`; a region stays as it is."""
+    parts = location.split("-")
+    return "-".join(parts[:2]) if len(parts) > 2 else location
+
+
+def gpu_pool_costs(resources: list[PlanResource]) -> list[dict[str, Any]]:
+    """Monthly price of each GPU pool at its minimum and maximum size, from the price table.
+
+    Raises UnknownPriceError for a machine type or region the table does not have.
+    """
+    prices = load_prices()
+    costs = []
+    for resource in resources:
+        if resource.type != NODE_POOL or not is_gpu_pool(resource.props):
+            continue
+        props = resource.props
+        machine = get(props, "nodeConfig.machineType", "")
+        region = region_of(str(props.get("location", "")))
+        spot = bool(get(props, "nodeConfig.spot", False) or get(props, "nodeConfig.preemptible"))
+        per_node = prices.monthly(machine, region, spot)
+        most = pool_max_nodes(props)
+        least = int(get(props, "autoscaling.totalMinNodeCount", 0) or 0)
+        costs.append(
+            {
+                "resource": resource.name,
+                "machine_type": machine,
+                "region": region,
+                "spot": spot,
+                "min_nodes": least,
+                "max_nodes": most,
+                "monthly_usd_per_node": round(per_node, 2),
+                "monthly_usd_min": round(per_node * least, 2),
+                "monthly_usd_max": None if most is None else round(per_node * most, 2),
+                "price_table": prices.date,
+            }
+        )
+    return costs
+
+
+def gpu_monthly_budget(
+    resources: list[PlanResource], params: Params
+) -> list[tuple[str | None, str]]:
+    try:
+        costs = gpu_pool_costs(resources)
+    except UnknownPriceError as error:
+        return [(None, f"cannot price the GPU pools: {error}")]
+    unbounded = [c["resource"] for c in costs if c["monthly_usd_max"] is None]
+    if unbounded:
+        return [(None, f"GPU pools without a node cap cannot be budgeted: {unbounded}")]
+    total = sum(c["monthly_usd_max"] for c in costs)
+    budget = params["maxMonthlyUsd"]
+    if total > budget:
+        table = costs[0]["price_table"] if costs else "?"
+        return [
+            (
+                None,
+                f"GPU pools at their maximum size cost ${total:,.0f}/month (price table {table}),"
+                f" over the ${budget:,.0f} budget",
+            )
+        ]
+    return []
+
+
+# --- The pack ----------------------------------------------------------------------------------
+
+ALLOWED_GPUS = ["nvidia-l4", "nvidia-tesla-a100", "nvidia-a100-80gb", "nvidia-h100-80gb"]
+LABELS = {"requiredLabels": ["team", "cost-center", "environment"]}
+
+POLICIES: tuple[Policy, ...] = (
+    Policy(
+        "gpu-autoscaling-capped",
+        "GPU node pools autoscale and have a node cap",
+        "mandatory",
+        (NODE_POOL,),
+        gpu_autoscaling_capped,
+        {"maxNodes": 64},
+    ),
+    Policy(
+        "gpu-allowed-types",
+        "GPU node pools use an approved GPU type",
+        "mandatory",
+        (NODE_POOL,),
+        gpu_allowed_types,
+        {"allowedGpuTypes": ALLOWED_GPUS},
+    ),
+    Policy(
+        "gpu-spot-outside-prod",
+        "GPU node pools use Spot VMs outside production",
+        "mandatory",
+        (NODE_POOL,),
+        gpu_spot_outside_prod,
+        {"exemptEnvironments": ["prod"]},
+    ),
+    Policy(
+        "cost-labels",
+        "Billable resources carry team, cost-center and environment labels",
+        "mandatory",
+        tuple(LABEL_PATHS),
+        billable_cost_labels,
+        dict(LABELS),
+    ),
+    Policy(
+        "gke-workload-identity",
+        "Workload Identity on the cluster and the GKE metadata server on every node pool",
+        "mandatory",
+        (CLUSTER, NODE_POOL),
+        gke_workload_identity,
+    ),
+    Policy(
+        "gke-private-nodes",
+        "Cluster nodes have no public IP addresses",
+        "mandatory",
+        (CLUSTER,),
+        gke_private_nodes,
+    ),
+    Policy(
+        "gke-shielded-nodes",
+        "Shielded GKE nodes stay enabled",
+        "mandatory",
+        (CLUSTER,),
+        gke_shielded_nodes,
+    ),
+    Policy(
+        "gke-release-channel",
+        "The cluster follows a release channel (automatic security upgrades)",
+        "mandatory",
+        (CLUSTER,),
+        gke_release_channel,
+        {"allowedChannels": ["RAPID", "REGULAR", "STABLE"]},
+    ),
+    Policy(
+        "gke-no-legacy-auth",
+        "No legacy ABAC, client certificates or basic auth on the cluster",
+        "mandatory",
+        (CLUSTER,),
+        gke_no_legacy_auth,
+    ),
+    Policy(
+        "storage-uniform-access",
+        "Buckets use uniform bucket-level access (IAM only, no ACLs)",
+        "mandatory",
+        (BUCKET,),
+        storage_uniform_access,
+    ),
+    Policy(
+        "storage-no-public-access",
+        "Buckets enforce public access prevention and are never granted to allUsers",
+        "mandatory",
+        (BUCKET, *BUCKET_IAM),
+        storage_no_public_access,
+    ),
+    Policy(
+        "storage-model-versioning",
+        "Buckets that hold models keep object versions",
+        "mandatory",
+        (BUCKET,),
+        storage_model_versioning,
+        {"versionedPurposes": ["models"]},
+    ),
+    Policy(
+        "iam-no-primitive-roles",
+        "Service accounts never get primitive roles (owner, editor)",
+        "mandatory",
+        PROJECT_IAM,
+        iam_no_primitive_roles,
+        {"forbiddenRoles": ["roles/owner", "roles/editor"]},
+    ),
+    Policy(
+        "iam-no-service-account-keys",
+        "No service-account keys (Workload Identity and WIF instead)",
+        "mandatory",
+        (SA_KEY,),
+        iam_no_service_account_keys,
+    ),
+    Policy(
+        "iam-wif-attribute-condition",
+        "Workload Identity Federation providers restrict who may use them",
+        "mandatory",
+        (WIF_PROVIDER,),
+        iam_wif_attribute_condition,
+        {"requiredAttributes": ["assertion.repository", "attribute.repository"]},
+    ),
+    Policy(
+        "k8s-resources",
+        "Containers request CPU and memory, limit memory, and limit GPUs on GPU nodes",
+        "mandatory",
+        WORKLOADS,
+        k8s_resources,
+        # No CPU limit by default: throttling hurts token latency; a memory limit stops OOM spread.
+        {"requiredRequests": ["cpu", "memory"], "requiredLimits": ["memory"]},
+    ),
+    Policy(
+        "k8s-no-privileged",
+        "No privileged containers, privilege escalation or host namespaces",
+        "mandatory",
+        WORKLOADS,
+        k8s_no_privileged,
+    ),
+    Policy(
+        "k8s-pinned-images",
+        "Container images are pinned by tag or digest, never 'latest'",
+        "mandatory",
+        WORKLOADS,
+        k8s_pinned_images,
+    ),
+    Policy(
+        "k8s-probes",
+        "Long-running containers have readiness and liveness probes",
+        "mandatory",
+        WORKLOADS,
+        k8s_probes,
+        {"requiredProbes": ["readinessProbe", "livenessProbe"]},
+    ),
+    Policy(
+        "k8s-secrets-from-refs",
+        "Tokens and passwords come from Secrets, never literal env values",
+        "mandatory",
+        WORKLOADS,
+        k8s_secrets_from_refs,
+    ),
+    Policy(
+        "gpu-monthly-budget",
+        "The GPU node pools at their maximum size fit the monthly budget",
+        "advisory",
+        (),
+        gpu_monthly_budget,
+        {"maxMonthlyUsd": 10000},
+        stack=True,
+    ),
+)
+
+# Validators that need the resource type as their first argument.
+TYPED = {
+    billable_cost_labels,
+    gke_workload_identity,
+    storage_no_public_access,
+    k8s_resources,
+    k8s_no_privileged,
+    k8s_pinned_images,
+    k8s_probes,
+    k8s_secrets_from_refs,
+}
+
+
+def check_resource(policy: Policy, resource_type: str, props: Props, params: Params) -> list[str]:
+    """Run one resource policy on one resource (empty when it does not apply)."""
+    if policy.stack or resource_type not in policy.resource_types:
+        return []
+    if policy.validate in TYPED:
+        return list(policy.validate(resource_type, props, params))
+    return list(policy.validate(props, params))
+
+
+def by_name() -> dict[str, Policy]:
+    return {policy.name: policy for policy in POLICIES}

@@ -1,0 +1,355 @@
+"""Where a canary runs: one interface, two backends.
+
+- `local`: two vLLM servers on this machine (`make serve NAME=stable|canary`). There is no
+  router locally, so at every step the gate measures both servers at the same time with the
+  same eval set and load profile (both see the same CPU), and the weight is recorded as what GKE
+  would route. Promotion moves the MLflow `champion` alias to the canary's model version.
+- `gke`: the weighted HTTPRoute in the Pulumi stack. A step is
+  `pulumi config set serving.canary_weight N` + `pulumi up`; the gate measures the stable and
+  canary Services; promotion points stable at the new model and sets the weight back to 0.
+
+Every external action is a command run through `Runner`, so tests can check the exact commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from release.gate import StepEvidence
+
+
+@dataclass
+class Runner:
+    """Runs commands with their output appended to a log; `dry_run` only records them."""
+
+    log: Path
+    cwd: Path
+    dry_run: bool = False
+    commands: list[list[str]] = field(default_factory=list)
+
+    def run(self, command: list[str], check: bool = True) -> int:
+        return self.run_parallel([command], check=check)[0]
+
+    def run_parallel(self, commands: list[list[str]], check: bool = False) -> list[int]:
+        """Start all commands together and wait for all; returns their exit codes."""
+        self.commands.extend(commands)
+        if self.dry_run:
+            return [0] * len(commands)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("a") as log:
+            procs = []
+            for command in commands:
+                log.write(f"$ {shlex.join(command)}\n")
+                log.flush()
+                procs.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=self.cwd,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=os.environ.copy(),
+                    )
+                )
+            codes = [proc.wait() for proc in procs]
+        if check and any(codes):
+            failed = [shlex.join(c) for c, code in zip(commands, codes, strict=True) if code]
+            raise RuntimeError(f"command failed: {'; '.join(failed)} (log: {self.log})")
+        return codes
+
+    def output(self, command: list[str]) -> str:
+        self.commands.append(command)
+        if self.dry_run:
+            return ""
+        result = subprocess.run(command, cwd=self.cwd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"command failed: {shlex.join(command)}: {result.stderr.strip()}")
+        return result.stdout
+
+
+class Backend(Protocol):
+    name: str
+
+    def prepare(self) -> dict[str, Any]: ...
+    def set_weight(self, weight: int) -> None: ...
+    def measure(self, weight: int, out: Path) -> StepEvidence: ...
+    def promote(self) -> str: ...
+    def rollback(self) -> str: ...
+    def cleanup(self) -> None: ...
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """A stage's JSON if it was written and parses, else None (never trust a partial file)."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def measure_with_make(
+    runner: Runner,
+    endpoints: dict[str, str],
+    out: Path,
+    weight: int,
+    load_args: list[str],
+    eval_args: list[str],
+) -> StepEvidence:
+    """Eval and load both sides with the project's own targets, into a fresh directory per step.
+
+    The directory is wiped first, so evidence from an earlier step or run can never be re-used.
+    `make load` exits 1 on an SLO breach but still writes its summary: the gate reads the
+    summary; a summary that is missing is what counts as no evidence.
+    """
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    problems: list[str] = []
+    for kind, extra in (("eval", eval_args), ("load", load_args)):
+        sides = list(endpoints)
+        commands = [
+            ["make", kind, f"ENDPOINT={endpoints[s]}", f"OUT={out / s / kind}", *extra]
+            for s in sides
+        ]
+        for side, code in zip(sides, runner.run_parallel(commands), strict=True):
+            if code and _read(out / side / kind / "summary.json") is None:
+                problems.append(
+                    f"`make {kind}` against {side} failed (exit {code}) and wrote no "
+                    f"summary; see {runner.log}"
+                )
+    compare = None
+    if all(_read(out / s / "eval" / "summary.json") for s in ("stable", "canary")):
+        code = runner.run(
+            [
+                "make",
+                "eval-compare",
+                f"BASE={out / 'stable' / 'eval' / 'summary.json'}",
+                f"HEAD={out / 'canary' / 'eval' / 'summary.json'}",
+                f"OUT={out / 'compare'}",
+            ],
+            check=False,
+        )
+        compare = _read(out / "compare" / "compare.json")
+        if compare is None and code:
+            problems.append(f"`make eval-compare` failed (exit {code}); see {runner.log}")
+    return StepEvidence(
+        weight=weight,
+        stable_load=_read(out / "stable" / "load" / "summary.json"),
+        canary_load=_read(out / "canary" / "load" / "summary.json"),
+        eval_compare=compare,
+        stable_eval=_read(out / "stable" / "eval" / "summary.json"),
+        canary_eval=_read(out / "canary" / "eval" / "summary.json"),
+        problems=tuple(problems),
+    )
+
+
+@dataclass
+class LocalBackend:
+    """Two local vLLM servers: stable serves `champion`, canary serves `candidate`.
+
+    Servers already running under the two names are used as they are (e.g. the demo's stable
+    server); the ones this backend starts are stopped when the canary ends.
+    """
+
+    runner: Runner
+    serving_dir: Path
+    load_args: list[str] = field(default_factory=list)
+    eval_args: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=lambda: {"stable": "stable", "canary": "canary"})
+    models: dict[str, str] = field(
+        default_factory=lambda: {"stable": "champion", "canary": "candidate"}
+    )
+    name: str = "local"
+    started: list[str] = field(default_factory=list)
+
+    def _server(self, side: str) -> dict[str, Any] | None:
+        info = _read(self.serving_dir / f"{self.names[side]}.json")
+        if info is None or not _alive(info.get("pid")):
+            return None
+        return info
+
+    def prepare(self) -> dict[str, Any]:
+        for side in ("stable", "canary"):
+            if self._server(side) is None:
+                self.runner.run(
+                    ["make", "serve", f"MODEL={self.models[side]}", f"NAME={self.names[side]}"]
+                )
+                self.started.append(side)
+        info = {side: self._server(side) for side in ("stable", "canary")}
+        for side, server in info.items():
+            if server is None:
+                raise RuntimeError(
+                    f"the {side} server is not running after `make serve NAME={self.names[side]}`"
+                )
+        if _identity(info["stable"]) == _identity(info["canary"]):
+            raise ValueError(
+                f"stable and canary serve the same model ({_identity(info['stable'])}): nothing "
+                "to release; register a different candidate first (make train-candidate)"
+            )
+        return {
+            side: {
+                k: server.get(k)
+                for k in ("endpoint", "model_version", "served_model_name", "model_dir")
+            }
+            for side, server in info.items()
+        }
+
+    def set_weight(self, weight: int) -> None:
+        """No router locally: the weight is recorded, both servers are measured at every step."""
+
+    def measure(self, weight: int, out: Path) -> StepEvidence:
+        servers = {side: self._server(side) for side in ("stable", "canary")}
+        dead = [side for side, info in servers.items() if info is None]
+        if dead:
+            return StepEvidence(
+                weight=weight,
+                problems=tuple(
+                    f"the {side} server is not running (process gone); see its log under "
+                    f"{self.serving_dir}"
+                    for side in dead
+                ),
+            )
+        endpoints = {side: info["endpoint"] for side, info in servers.items()}
+        evidence = measure_with_make(
+            self.runner, endpoints, out, weight, self.load_args, self.eval_args
+        )
+        died = [side for side in ("stable", "canary") if self._server(side) is None]
+        if died:
+            evidence = replace(
+                evidence,
+                problems=(
+                    *evidence.problems,
+                    *(f"the {side} server died during the step" for side in died),
+                ),
+            )
+        return evidence
+
+    def promote(self) -> str:
+        canary = _read(self.serving_dir / f"{self.names['canary']}.json") or {}
+        version = str(canary.get("model_version", ""))
+        if not version.isdigit():
+            raise RuntimeError(
+                f"the canary serves model_version {version!r}, not a registered "
+                "version: nothing to promote in the registry"
+            )
+        self.runner.run(["make", "registry-promote", f"VERSION={version}"])
+        return f"MLflow alias `champion` moved to version {version}"
+
+    def rollback(self) -> str:
+        return "canary taken out of service; `champion` unchanged"
+
+    def cleanup(self) -> None:
+        for side in self.started:
+            self.runner.run(["make", "serve-stop", f"NAME={self.names[side]}"], check=False)
+        self.started.clear()
+
+
+def _identity(server: dict[str, Any]) -> str:
+    """A registered version names a model; an unregistered directory is named by its path."""
+    version = str(server.get("model_version", ""))
+    return f"version {version}" if version.isdigit() else f"directory {server.get('model_dir')}"
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); /proc says whether it is really running.
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
+
+
+@dataclass
+class GkeBackend:
+    """The weighted route in a Pulumi stack (needs the Pulumi CLI and GCP credentials)."""
+
+    runner: Runner
+    stack: str
+    candidate: str
+    infra_dir: str = "infra"
+    load_args: list[str] = field(default_factory=list)
+    eval_args: list[str] = field(default_factory=list)
+    name: str = "gke"
+    # Endpoints the gate measures; empty ones are read from the stack outputs
+    # `serving_stable_endpoint` / `serving_canary_endpoint`. The runner must reach them (the
+    # route is internal: a self-hosted runner in the VPC, or a tunnel).
+    endpoints: dict[str, str] = field(default_factory=dict)
+
+    def _pulumi(self, *args: str) -> list[str]:
+        return [
+            "pulumi",
+            *args,
+            "--stack",
+            self.stack,
+            "--cwd",
+            self.infra_dir,
+            "--non-interactive",
+        ]
+
+    def _config(self, key: str, value: str | int) -> None:
+        # --path: `serving.canary_weight` is the key `canary_weight` inside the `serving` object.
+        self.runner.run(self._pulumi("config", "set", "--path", key, str(value)))
+
+    def _up(self) -> None:
+        self.runner.run(self._pulumi("up", "--yes", "--skip-preview", "--diff"))
+
+    def prepare(self) -> dict[str, Any]:
+        if not self.candidate:
+            raise ValueError(
+                "CANDIDATE= is required for the gke backend (a registry version or gs:// path)"
+            )
+        self._config("serving.canary_model", self.candidate)
+        self._config("serving.canary_weight", 0)
+        self._up()
+        given = {side: url for side, url in self.endpoints.items() if url}
+        if len(given) < 2:
+            raw = self.runner.output(self._pulumi("stack", "output", "--json")) or "{}"
+            outputs = json.loads(raw)
+            given = {
+                side: given.get(side) or outputs.get(f"serving_{side}_endpoint", "")
+                for side in ("stable", "canary")
+            }
+        self.endpoints = given
+        return {"stack": self.stack, "candidate": self.candidate, "endpoints": self.endpoints}
+
+    def set_weight(self, weight: int) -> None:
+        self._config("serving.canary_weight", weight)
+        self._up()
+
+    def measure(self, weight: int, out: Path) -> StepEvidence:
+        missing = [side for side, url in self.endpoints.items() if not url]
+        if missing or not self.endpoints:
+            return StepEvidence(
+                weight=weight,
+                problems=(
+                    f"stack {self.stack} has no endpoint for {', '.join(missing) or 'any side'}",
+                ),
+            )
+        return measure_with_make(
+            self.runner, self.endpoints, out, weight, self.load_args, self.eval_args
+        )
+
+    def promote(self) -> str:
+        self._config("serving.stable_model", self.candidate)
+        self._config("serving.canary_weight", 0)
+        self._up()
+        return f"stack {self.stack}: stable now serves {self.candidate}, canary weight 0"
+
+    def rollback(self) -> str:
+        self._config("serving.canary_weight", 0)
+        self._up()
+        return f"stack {self.stack}: canary weight set back to 0, stable unchanged"
+
+    def cleanup(self) -> None:
+        """The canary Deployment stays at weight 0 so its logs can be read; the next release
+        replaces it."""

@@ -1,0 +1,343 @@
+"""The canary gate: one step's evidence in, a list of checks out (pure; no I/O).
+
+A step passes only when every check passes on the evidence gathered during that step. Missing
+or partial evidence is a failed check, never a skipped one, so it can never promote.
+Thresholds come from policies/gates.yaml (`load`, `eval`, `canary`) and are echoed in each check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from policies.gates import Gates
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+    observed: Any = None
+    threshold: Any = None
+
+
+@dataclass(frozen=True)
+class StepEvidence:
+    """What was measured at one canary weight. Documents are the stages' own JSON files."""
+
+    weight: int
+    stable_load: dict[str, Any] | None = None
+    canary_load: dict[str, Any] | None = None
+    # `make eval-compare` output (base = stable, head = canary), preferred: it is paired.
+    eval_compare: dict[str, Any] | None = None
+    # Fallback when no comparison exists: the two `make eval` summaries.
+    stable_eval: dict[str, Any] | None = None
+    canary_eval: dict[str, Any] | None = None
+    # Problems seen while collecting (a command that failed, a server that died).
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepResult:
+    weight: int
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(check.passed for check in self.checks)
+
+    @property
+    def first_failure(self) -> Check | None:
+        return next((check for check in self.checks if not check.passed), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weight": self.weight,
+            "passed": self.passed,
+            "checks": [asdict(check) for check in self.checks],
+        }
+
+
+# --- reading the load-test summary -----------------------------------------------------------
+
+_LATENCY_KEYS = {"ttft": ("ttft", "ttft_ms"), "itl": ("itl", "itl_ms", "inter_token_latency")}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def latency_p95_ms(summary: dict[str, Any], metric: str) -> float | None:
+    """p95 of `ttft` or `itl` in ms from a load summary (nested `{ttft: {p95: ..}}` or flat)."""
+    for key in _LATENCY_KEYS[metric]:
+        block = summary.get(key)
+        if isinstance(block, dict):
+            for p95 in ("p95", "p95_ms"):
+                if _number(block.get(p95)) is not None:
+                    return _number(block[p95])
+    latency = summary.get("latency_ms")
+    if isinstance(latency, dict) and isinstance(latency.get(metric), dict):
+        return _number(latency[metric].get("p95"))
+    return _number(summary.get(f"{metric}_p95_ms"))
+
+
+def load_field(summary: dict[str, Any], *names: str) -> float | None:
+    for name in names:
+        if _number(summary.get(name)) is not None:
+            return _number(summary[name])
+    return None
+
+
+def requests_of(summary: dict[str, Any]) -> float | None:
+    return load_field(summary, "requests", "num_requests", "request_count")
+
+
+def error_rate_of(summary: dict[str, Any]) -> float | None:
+    return load_field(summary, "error_rate")
+
+
+def truncation_rate_of(summary: dict[str, Any]) -> float | None:
+    return load_field(summary, "truncation_rate")
+
+
+# --- reading the eval evidence ---------------------------------------------------------------
+
+
+def _eval_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """Mean score per metric from an eval summary: `{metrics: {name: {mean: x}}}` or `{name: x}`."""
+    metrics = summary.get("metrics", {})
+    out: dict[str, float] = {}
+    if isinstance(metrics, dict):
+        for name, value in metrics.items():
+            score = (
+                _number(value.get("mean", value.get("score")))
+                if isinstance(value, dict)
+                else (_number(value))
+            )
+            if score is not None:
+                out[name] = score
+    return out
+
+
+def _eval_cases(summary: dict[str, Any]) -> float | None:
+    """How many cases an eval summary scored (`cases` is the list of them in `make eval`)."""
+    cases = summary.get("cases")
+    if isinstance(cases, list):
+        return float(len(cases))
+    run = summary.get("run")
+    if isinstance(run, dict) and _number(run.get("cases")) is not None:
+        return _number(run["cases"])
+    return load_field(summary, "cases", "n_cases", "num_cases")
+
+
+def _comparison(compare: dict[str, Any]) -> dict[str, Any]:
+    """`make eval-compare` nests the numbers under `comparison` (next to its own `gate`)."""
+    inner = compare.get("comparison")
+    return inner if isinstance(inner, dict) else compare
+
+
+def _compare_rows(compare: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-metric rows: `{metrics: {name: {...}}}` or `{metrics: [{metric: name, ...}]}`."""
+    metrics = _comparison(compare).get("metrics", {})
+    if isinstance(metrics, list):
+        return {
+            row.get("metric", row.get("name", "?")): row for row in metrics if isinstance(row, dict)
+        }
+    return (
+        {k: v for k, v in metrics.items() if isinstance(v, dict)}
+        if isinstance(metrics, dict)
+        else {}
+    )
+
+
+def _row_value(row: dict[str, Any], *names: str) -> float | None:
+    for name in names:
+        if _number(row.get(name)) is not None:
+            return _number(row[name])
+    return None
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+
+def _eval_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
+    margin = gates.eval.max_regression
+    if ev.eval_compare is not None:
+        rows = _compare_rows(ev.eval_compare)
+        if not rows:
+            return [Check("eval.evidence", False, "eval comparison has no per-metric rows")]
+        inner = _comparison(ev.eval_compare)
+        cases = _row_value(inner, "paired_cases", "cases", "n_cases")
+        checks = [_min_cases_check(cases, gates)]
+        for metric, row in sorted(rows.items()):
+            if row.get("gated") is False:
+                continue  # informational metrics (e.g. per-case latency) do not gate
+            low = _row_value(row, "ci_low", "delta_ci_low", "lower")
+            delta = _row_value(row, "delta", "mean_delta")
+            bound = low if low is not None else delta
+            if bound is None:
+                why = row.get("missing") or "comparison row has no delta"
+                checks.append(Check(f"eval.{metric}", False, f"not compared: {why}"))
+                continue
+            head = _row_value(row, "head", "head_mean", "canary")
+            checks.append(_noninferiority(metric, bound, low is not None, margin))
+            checks.extend(_min_score(metric, head, gates))
+        return checks
+    if ev.stable_eval is None or ev.canary_eval is None:
+        which = "stable" if ev.stable_eval is None else "canary"
+        return [
+            Check("eval.evidence", False, f"missing eval results for {which}; refusing to promote")
+        ]
+    base, head = _eval_metrics(ev.stable_eval), _eval_metrics(ev.canary_eval)
+    if not head:
+        return [Check("eval.evidence", False, "canary eval summary has no metric scores")]
+    checks = [_min_cases_check(_eval_cases(ev.canary_eval), gates)]
+    gated = {
+        name
+        for name, value in (ev.canary_eval.get("metrics") or {}).items()
+        if not (isinstance(value, dict) and value.get("gated") is False)
+    }
+    for metric in sorted(set(head) & gated):
+        if metric not in base:
+            checks.append(Check(f"eval.{metric}", False, "stable has no score for this metric"))
+            continue
+        checks.append(_noninferiority(metric, head[metric] - base[metric], False, margin))
+        checks.extend(_min_score(metric, head[metric], gates))
+    return checks
+
+
+def _min_cases_check(cases: float | None, gates: Gates) -> Check:
+    need = gates.eval.min_cases
+    if cases is None:
+        return Check(
+            "eval.samples", False, "eval evidence does not say how many cases ran", None, need
+        )
+    return Check("eval.samples", cases >= need, f"{cases:.0f} cases (need >= {need})", cases, need)
+
+
+def _noninferiority(metric: str, bound: float, paired_ci: bool, margin: float) -> Check:
+    what = "CI lower bound of the paired delta" if paired_ci else "delta of the means"
+    return Check(
+        f"eval.{metric}.non_inferior",
+        bound >= -margin,
+        f"{what} {bound:+.3f} (must be >= {-margin:+.3f})",
+        round(bound, 4),
+        -margin,
+    )
+
+
+def _min_score(metric: str, score: float | None, gates: Gates) -> list[Check]:
+    floor = gates.eval.min_scores.get(metric)
+    if floor is None or score is None:
+        return []
+    return [
+        Check(
+            f"eval.{metric}.min_score",
+            score >= floor,
+            f"canary {score:.3f} (min {floor})",
+            round(score, 4),
+            floor,
+        )
+    ]
+
+
+def _latency_checks(metric: str, slo: float, ev: StepEvidence, ratio: float) -> list[Check]:
+    canary = latency_p95_ms(ev.canary_load or {}, metric)
+    stable = latency_p95_ms(ev.stable_load or {}, metric)
+    if canary is None or stable is None:
+        side = "canary" if canary is None else "stable"
+        return [
+            Check(
+                f"load.{metric}_p95", False, f"no {metric.upper()} p95 in the {side} load summary"
+            )
+        ]
+    relative = canary / stable if stable > 0 else float("inf")
+    return [
+        Check(
+            f"load.{metric}_p95.slo",
+            canary <= slo,
+            f"canary {canary:.1f} ms (SLO <= {slo:.0f} ms)",
+            round(canary, 2),
+            slo,
+        ),
+        Check(
+            f"load.{metric}_p95.vs_stable",
+            relative <= ratio,
+            f"canary/stable {relative:.2f} ({canary:.1f} / {stable:.1f} ms, max {ratio})",
+            round(relative, 3),
+            ratio,
+        ),
+    ]
+
+
+def _load_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
+    if ev.canary_load is None or ev.stable_load is None:
+        which = " and ".join(
+            side
+            for side, doc in (("stable", ev.stable_load), ("canary", ev.canary_load))
+            if doc is None
+        )
+        return [Check("load.evidence", False, f"missing load-test results for {which}")]
+    need = gates.canary.min_requests_per_step
+    checks = []
+    for side, doc in (("canary", ev.canary_load), ("stable", ev.stable_load)):
+        got = requests_of(doc)
+        checks.append(
+            Check(
+                f"load.{side}.samples",
+                got is not None and got >= need,
+                f"{side}: {got if got is None else int(got)} requests (need >= {need})",
+                got,
+                need,
+            )
+        )
+    load = gates.load
+    checks += _latency_checks("ttft", load.ttft_p95_ms, ev, gates.canary.max_latency_ratio)
+    checks += _latency_checks("itl", load.itl_p95_ms, ev, gates.canary.max_latency_ratio)
+    canary_err, stable_err = error_rate_of(ev.canary_load), error_rate_of(ev.stable_load)
+    if canary_err is None or stable_err is None:
+        checks.append(Check("load.error_rate", False, "error rate missing from a load summary"))
+    else:
+        checks.append(
+            Check(
+                "load.error_rate.slo",
+                canary_err <= load.max_error_rate,
+                f"canary {canary_err:.2%} (max {load.max_error_rate:.2%})",
+                canary_err,
+                load.max_error_rate,
+            )
+        )
+        delta = canary_err - stable_err
+        checks.append(
+            Check(
+                "load.error_rate.vs_stable",
+                delta <= gates.canary.max_error_rate_delta,
+                f"canary - stable {delta:+.2%} (max {gates.canary.max_error_rate_delta:+.2%})",
+                round(delta, 4),
+                gates.canary.max_error_rate_delta,
+            )
+        )
+    trunc = truncation_rate_of(ev.canary_load)
+    checks.append(
+        Check(
+            "load.truncation_rate",
+            trunc is not None and trunc <= load.max_truncation_rate,
+            "truncation rate missing from the canary load summary"
+            if trunc is None
+            else f"canary {trunc:.2%} (max {load.max_truncation_rate:.2%})",
+            trunc,
+            load.max_truncation_rate,
+        )
+    )
+    return checks
+
+
+def evaluate_step(evidence: StepEvidence, gates: Gates) -> StepResult:
+    """Every check for one step; the step passes only if all pass."""
+    checks: list[Check] = [Check("collection", False, problem) for problem in evidence.problems]
+    checks += _load_checks(evidence, gates)
+    checks += _eval_checks(evidence, gates)
+    return StepResult(evidence.weight, tuple(checks))

@@ -1,0 +1,127 @@
+"""End to end against real vLLM (CPU) serving the model the pipeline code trains.
+
+One server for the module (the shared `vllm_server` fixture); each run writes into tmp dirs with
+its own response cache, so the project's build/ is untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from evals.cli import main
+from pipelines import task
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+CHANCE = 1 / len(task.LABELS)
+
+
+@pytest.fixture(scope="module")
+def runs(vllm_server, tmp_path_factory) -> dict:
+    """The same eval three times: fresh, again from the cache, and again without the cache."""
+    for name in ("JUDGE_ENDPOINT", "JUDGE_MODEL", "LOCAL_MODEL_BASE_URL", "LOCAL_MODEL_NAME"):
+        os.environ.pop(name, None)
+    root = tmp_path_factory.mktemp("evals-e2e")
+    endpoint = vllm_server["endpoint"]
+    cache = root / "cache"
+    common = ["--endpoint", endpoint, "--cache-dir", str(cache), "--no-mlflow"]
+    codes = {}
+    for name, extra in (("first", []), ("second", []), ("nocache", ["--no-cache"])):
+        codes[name] = main(["run", *common, "--out", str(root / name), *extra])
+    summaries = {name: json.loads((root / name / "summary.json").read_text()) for name in codes}
+    return {
+        "root": root,
+        "codes": codes,
+        "summaries": summaries,
+        "cache": cache,
+        "endpoint": endpoint,
+    }
+
+
+def test_trained_model_scores_clearly_above_chance(runs):
+    first = runs["summaries"]["first"]
+    metrics = first["metrics"]
+    assert metrics["label_accuracy"]["mean"] >= 3 * CHANCE, metrics
+    assert metrics["refusal"]["mean"] >= 3 * CHANCE, metrics
+    assert metrics["format_validity"]["mean"] >= 0.9, metrics
+    assert runs["codes"]["first"] == (0 if first["gate"]["passed"] else 1)
+    manifest = first["manifest"]
+    assert manifest["model"]["model_version"].startswith("local-")
+    assert manifest["decoding"]["temperature"] == 0
+    assert {"deepeval", "openai", "python"} <= manifest["packages"].keys()
+    assert manifest["datasets"]["regular"]["sha256"] and manifest["prompt"]["sha256"]
+    assert first["stamp"]["git_sha"] == manifest["git_sha"]
+
+
+def test_missing_judge_is_a_stated_skip(runs):
+    first = runs["summaries"]["first"]
+    assert "answer_quality" not in first["metrics"]
+    assert "no judge endpoint configured" in first["skipped_metrics"]["answer_quality"]
+    report = (runs["root"] / "first" / "report.md").read_text()
+    assert "**answer_quality**: skipped: no judge endpoint configured" in report
+
+
+def test_second_run_is_identical_and_served_from_the_cache(runs):
+    first, second = runs["summaries"]["first"], runs["summaries"]["second"]
+    assert first["run"]["cached"] == 0 and second["run"]["cached"] == second["run"]["cases"]
+    for key in ("metrics", "cases", "skipped_metrics", "latency_ms", "gate", "manifest"):
+        assert first[key] == second[key], key
+    entries = list(runs["cache"].glob("*/*.json"))
+    assert len(entries) == first["run"]["cases"]
+    assert second["run"]["generate_seconds"] < first["run"]["generate_seconds"]
+
+
+def test_uncached_rerun_gives_the_same_answers(runs):
+    first, fresh = runs["summaries"]["first"], runs["summaries"]["nocache"]
+    assert fresh["run"]["cached"] == 0 and fresh["run"]["cache"].startswith("off")
+    assert [c["output"] for c in fresh["cases"]] == [c["output"] for c in first["cases"]]
+    gated = [m for m, v in first["metrics"].items() if v["gated"]]
+    assert {m: fresh["metrics"][m] for m in gated} == {m: first["metrics"][m] for m in gated}
+
+
+def test_compare_stored_base_with_live_head(runs):
+    out = runs["root"] / "compare"
+    base = runs["root"] / "first" / "summary.json"
+    code = main(
+        [
+            "compare",
+            "--base",
+            str(base),
+            "--head",
+            runs["endpoint"],
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(runs["cache"]),
+        ]
+    )
+    result = json.loads((out / "compare.json").read_text())
+    assert result["comparison"]["paired_cases"] == runs["summaries"]["first"]["run"]["cases"]
+    assert all(m.get("delta") == 0 for m in result["comparison"]["metrics"].values())
+    assert result["comparison"]["flipped"] == {"regressions": [], "improvements": []}
+    assert (out / "head" / "summary.json").is_file()
+    markdown = (out / "compare.md").read_text()
+    assert "| label_accuracy |" in markdown and "Thresholds (policies/gates.yaml)" in markdown
+    head_passed = runs["summaries"]["first"]["gate"]["passed"]
+    assert code == (0 if head_passed else 1) == (0 if result["gate"]["passed"] else 1)
+
+
+def test_eval_run_is_logged_to_mlflow(runs, tmp_path: Path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from evals.tracking import log_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    files = [runs["root"] / "first" / "summary.json", runs["root"] / "first" / "report.md"]
+    message = log_run(runs["summaries"]["first"], files)
+    assert message.startswith("MLflow: logged run"), message
+    run_id = message.split()[3]
+    run = MlflowClient(tracking_uri=uri).get_run(run_id)
+    expected = runs["summaries"]["first"]["metrics"]["label_accuracy"]["mean"]
+    assert run.data.metrics["label_accuracy"] == pytest.approx(expected)
+    prompt = runs["summaries"]["first"]["manifest"]["prompt"]
+    assert run.data.tags["prompt_sha256"] == prompt["sha256"]

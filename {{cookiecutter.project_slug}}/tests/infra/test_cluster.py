@@ -1,0 +1,49 @@
+"""cluster: hardened GKE with the default pool removed, a system pool, and a kubeconfig."""
+
+import json
+
+import pulumi
+from infra_helpers import run_recorded
+
+from infra.cluster import Cluster, ClusterArgs
+
+NODES_SA = "nodes@p.iam.gserviceaccount.com"
+
+
+def test_cluster(dev):
+    seen = {}
+
+    def program():
+        cluster = Cluster(
+            dev, ClusterArgs(network="vpc-id", subnet="subnet-id", nodes_service_account=NODES_SA)
+        )
+        cluster.kubeconfig.apply(lambda text: seen.setdefault("kubeconfig", text))
+
+    rec = run_recorded(dev, program)
+    component = rec[f"{dev.prefix}-cluster"]
+    assert component.type == "llmops:cluster:Cluster"
+    gke = rec[f"{dev.prefix}-gke"].inputs
+    assert gke["removeDefaultNodePool"] is True
+    assert gke["workloadIdentityConfig"]["workloadPool"] == f"{dev.gcp.project_id}.svc.id.goog"
+    assert gke["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert gke["enableShieldedNodes"] is True
+    assert gke["releaseChannel"]["channel"] == dev.cluster.release_channel
+    assert gke["monitoringConfig"]["managedPrometheus"]["enabled"] is True
+    assert gke["gatewayApiConfig"]["channel"] == "CHANNEL_STANDARD"
+    assert gke["addonsConfig"]["gcsFuseCsiDriverConfig"]["enabled"] is True
+    assert gke["secretManagerConfig"]["enabled"] is True
+    assert gke["loggingConfig"]["enableComponents"] == ["SYSTEM_COMPONENTS", "WORKLOADS"]
+    assert gke["masterAuth"]["clientCertificateConfig"]["issueClientCertificate"] is False
+    assert gke["resourceLabels"]["environment"] == "dev"
+
+    system = rec[f"{dev.prefix}-system"]
+    assert system.parent_urn == component.urn
+    assert system.inputs["cluster"] == dev.prefix
+    assert system.inputs["nodeConfig"]["serviceAccount"] == NODES_SA
+    assert system.inputs["nodeConfig"]["workloadMetadataConfig"]["mode"] == "GKE_METADATA"
+    assert "guestAccelerators" not in system.inputs["nodeConfig"]
+
+    config = json.loads(seen["kubeconfig"])
+    assert config["clusters"][0]["cluster"]["server"] == "https://203.0.113.10"
+    assert config["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert pulumi  # the kubeconfig output is secret; only its shape is checked here

@@ -1,0 +1,174 @@
+"""Stack config validation: every rule refuses a bad value, naming the field, value and rule."""
+
+from __future__ import annotations
+
+import pytest
+from infra_helpers import STACKS, config_from, stack_values, write_stack_file
+
+from infra.config import ConfigError, load_stack_config
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_committed_stacks_validate(stack):
+    cfg = load_stack_config(stack)
+    assert cfg.environment == stack
+    assert cfg.prefix == f"{cfg.project}-{stack}"
+
+
+def test_dev_scales_to_zero_on_spot_and_prod_keeps_a_minimum():
+    dev, prod = load_stack_config("dev"), load_stack_config("prod")
+    assert all(p.spot and p.min_nodes == 0 for p in dev.gpu_pools)
+    assert all(p.min_nodes >= 1 for p in prod.gpu_pools)
+    assert prod.cluster.deletion_protection and not dev.cluster.deletion_protection
+
+
+def refused(values, *needles):
+    with pytest.raises(ConfigError) as caught:
+        config_from(values)
+    message = str(caught.value)
+    for needle in needles:
+        assert needle in message, message
+    return message
+
+
+def pool(values):
+    return values["gpu_pools"][0]
+
+
+def test_gpu_on_the_wrong_machine_family_is_refused():
+    values = stack_values()
+    pool(values).update(gpu_type="nvidia-l4", gpus_per_node=1, machine_type="a2-highgpu-1g")
+    refused(values, "gpu_pools[0].machine_type='a2-highgpu-1g'", "g2-standard-8")
+
+
+def test_gpu_in_a_region_without_it_is_refused():
+    values = stack_values()
+    values["gcp"]["region"] = "us-east1"
+    pool(values)["gpu_type"] = "nvidia-a100-80gb"
+    pool(values)["gpus_per_node"] = 1
+    refused(values, "gpu_pools[0].gpu_type='nvidia-a100-80gb'", "not offered in region 'us-east1'")
+
+
+def test_zone_without_the_gpu_is_refused():
+    values = stack_values()
+    values["gcp"]["region"] = "us-central1"
+    pool(values).update(gpu_type="nvidia-a100-80gb", gpus_per_node=1, zones=["us-central1-b"])
+    refused(values, "gpu_pools[0].zones", "'us-central1-b'", "us-central1-a")
+
+
+def test_unknown_region_is_refused():
+    values = stack_values()
+    values["gcp"]["region"] = "mars-north1"
+    refused(values, "gcp.region='mars-north1'")
+
+
+def test_min_above_max_is_refused():
+    values = stack_values()
+    pool(values).update(min_nodes=3, max_nodes=1)
+    refused(values, "min_nodes=3", "max_nodes=1")
+
+
+def test_zero_max_nodes_is_refused():
+    values = stack_values()
+    pool(values)["max_nodes"] = 0
+    refused(values, "gpu_pools.0.max_nodes=0", "greater than or equal to 1")
+
+
+def test_overlapping_ranges_are_refused():
+    values = stack_values()
+    values["network"]["services_cidr"] = "10.10.4.0/24"
+    refused(values, "network.services_cidr='10.10.4.0/24'", "overlaps network.subnet_cidr")
+
+
+def test_public_range_and_wrong_master_size_are_refused():
+    values = stack_values()
+    values["network"]["subnet_cidr"] = "8.8.0.0/20"
+    values["network"]["master_cidr"] = "172.16.0.0/24"
+    refused(values, "network.subnet_cidr='8.8.0.0/20'", "RFC 1918", "needs a /28")
+
+
+@pytest.mark.parametrize("missing", ["gcp", "labels", "github", "gpu_pools", "environment"])
+def test_missing_required_value_is_refused(missing):
+    values = stack_values()
+    del values[missing]
+    refused(values, missing)
+
+
+def test_unknown_key_is_refused():
+    values = stack_values()
+    pool(values)["gpus"] = 2
+    refused(values, "gpu_pools.0.gpus", "Extra inputs are not permitted")
+
+
+def test_spot_only_shape_on_demand_is_refused():
+    values = stack_values()
+    values["gcp"]["region"] = "us-central1"
+    pool(values).update(gpu_type="nvidia-h100-80gb", gpus_per_node=1, spot=False)
+    refused(values, "gpu_pools[0].spot=false", "a3-highgpu-1g is sold only as Spot")
+
+
+def test_unsupported_gpu_count_is_refused():
+    values = stack_values()
+    pool(values).update(gpu_type="nvidia-l4", gpus_per_node=3)
+    refused(values, "gpu_pools[0].gpus_per_node=3", "[1, 2, 4, 8]")
+
+
+def test_more_replicas_than_gpu_nodes_is_refused():
+    values = stack_values()
+    pool(values)["max_nodes"] = 1
+    values["serving"]["max_replicas"] = 4
+    refused(values, "serving.max_replicas=4", "at most 1")
+
+
+def test_duplicate_pool_names_are_refused():
+    values = stack_values()
+    values["gpu_pools"].append(dict(pool(values)))
+    refused(values, "gpu_pools[1].name='serving'", "unique")
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value", "needle"),
+    [
+        ("gcp", "project_id", "Bad_Project", "project_id='Bad_Project'"),
+        ("labels", "team", "ML Team", "'ML Team'"),
+        ("github", "repository", "not-a-repo", "'not-a-repo'"),
+        ("serving", "canary_weight", 150, "serving.canary_weight=150"),
+        ("serving", "namespace", "kube-system", "'kube-system'"),
+        ("identity", "extra_roles", {"ci": ["owner"]}, "'owner'"),
+        ("identity", "extra_roles", {"robots": []}, "'robots'"),
+        ("environment", None, "qa", "environment='qa'"),
+    ],
+)
+def test_field_rules(section, field, value, needle):
+    values = stack_values()
+    if field is None:
+        values[section] = value
+    else:
+        values.setdefault(section, {})[field] = value
+    refused(values, needle)
+
+
+def test_every_problem_is_reported_at_once():
+    values = stack_values()
+    pool(values).update(min_nodes=5, max_nodes=2)
+    values["network"]["pods_cidr"] = "10.10.0.0/16"
+    message = refused(values, "min_nodes=5", "network.pods_cidr")
+    assert message.count("\n  - ") >= 2
+
+
+def test_stack_file_errors_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_stack_config("nope", tmp_path / "Pulumi.nope.yaml")
+    broken = tmp_path / "Pulumi.broken.yaml"
+    broken.write_text("config: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_stack_config("broken", broken)
+    bare = tmp_path / "Pulumi.bare.yaml"
+    bare.write_text("config:\n  environment: dev\n")
+    with pytest.raises(ConfigError, match="has no namespace"):
+        load_stack_config("bare", bare)
+
+
+def test_a_written_stack_file_round_trips(tmp_path):
+    path = write_stack_file(tmp_path / "Pulumi.copy.yaml", stack_values("prod"))
+    assert load_stack_config("copy", path).environment == "prod"

@@ -1,0 +1,219 @@
+"""Backends and the controller loop: the exact commands each backend runs, and the decision files.
+
+The GKE backend cannot run here (no Pulumi CLI, no cluster): its commands are recorded by the
+runner's dry-run mode and checked one by one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from canary_evidence import good
+
+from policies.gates import load_gates
+from release import canary
+from release.backends import GkeBackend, LocalBackend, Runner, measure_with_make
+from release.gate import StepEvidence
+
+GATES = load_gates()
+PULUMI = ["--stack", "prod", "--cwd", "infra", "--non-interactive"]
+
+
+class StackRunner(Runner):
+    """Dry-run runner whose `pulumi stack output --json` returns the given outputs."""
+
+    def __init__(self, tmp: Path, outputs: dict[str, str]):
+        super().__init__(log=tmp / "log", cwd=tmp, dry_run=True)
+        self.outputs = outputs
+
+    def output(self, command: list[str]) -> str:
+        super().output(command)
+        return json.dumps(self.outputs)
+
+
+class Scripted(GkeBackend):
+    """The real GKE command sequence, with each step's evidence given by the test."""
+
+    evidence: dict[int, StepEvidence]
+
+    def measure(self, weight: int, out: Path) -> StepEvidence:
+        return self.evidence[weight]
+
+
+def gke(tmp_path: Path, evidence=None, outputs=None) -> Scripted:
+    backend = Scripted(
+        StackRunner(
+            tmp_path,
+            outputs
+            or {
+                "serving_stable_endpoint": "http://stable/v1",
+                "serving_canary_endpoint": "http://canary/v1",
+            },
+        ),
+        stack="prod",
+        candidate="7",
+    )
+    backend.evidence = evidence or {w: good(w) for w in GATES.canary.steps}
+    return backend
+
+
+def test_gke_promotion_commands(tmp_path):
+    backend = gke(tmp_path)
+    decision = canary.run_canary(backend, GATES, tmp_path)
+    assert decision["verdict"] == "promoted"
+    commands = backend.runner.commands
+    up = ["pulumi", "up", "--yes", "--skip-preview", "--diff", *PULUMI]
+    expected = [
+        ["pulumi", "config", "set", "--path", "serving.canary_model", "7", *PULUMI],
+        ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI],
+        up,
+        ["pulumi", "stack", "output", "--json", *PULUMI],
+    ]
+    for weight in GATES.canary.steps:
+        expected += [
+            ["pulumi", "config", "set", "--path", "serving.canary_weight", str(weight), *PULUMI],
+            up,
+        ]
+    expected += [
+        ["pulumi", "config", "set", "--path", "serving.stable_model", "7", *PULUMI],
+        ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI],
+        up,
+    ]
+    assert commands == expected
+
+
+def test_gke_rollback_sets_weight_back_to_zero(tmp_path):
+    steps = GATES.canary.steps
+    evidence = {w: good(w) for w in steps}
+    evidence[steps[1]] = good(steps[1], canary_load=None)
+    backend = gke(tmp_path, evidence)
+    decision = canary.run_canary(backend, GATES, tmp_path)
+    assert decision["verdict"] == "rolled_back"
+    assert "missing load-test results for canary" in decision["reason"]
+    tail = backend.runner.commands[-2:]
+    assert tail[0] == ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI]
+    assert tail[1][:2] == ["pulumi", "up"]
+    assert not any("serving.stable_model" in c for c in backend.runner.commands)
+
+
+def test_gke_endpoints_given_explicitly_skip_the_stack_outputs(tmp_path):
+    backend = gke(tmp_path, outputs={})
+    backend.endpoints = {"stable": "http://s/v1", "canary": "http://c/v1"}
+    backend.prepare()
+    assert not any(c[:3] == ["pulumi", "stack", "output"] for c in backend.runner.commands)
+    assert backend.endpoints == {"stable": "http://s/v1", "canary": "http://c/v1"}
+
+
+def test_gke_without_endpoints_never_promotes(tmp_path):
+    backend = GkeBackend(StackRunner(tmp_path, {}), stack="prod", candidate="7")
+    decision = canary.run_canary(backend, GATES, tmp_path)
+    assert decision["verdict"] == "rolled_back"
+    assert "no endpoint for" in decision["reason"]
+
+
+def test_gke_needs_a_candidate(tmp_path):
+    backend = GkeBackend(StackRunner(tmp_path, {}), stack="prod", candidate="")
+    decision = canary.run_canary(backend, GATES, tmp_path)
+    assert decision["verdict"] == "refused" and "CANDIDATE= is required" in decision["reason"]
+    assert backend.runner.commands == []
+
+
+def test_measure_with_make_runs_both_sides_and_reads_only_fresh_evidence(tmp_path):
+    out = tmp_path / "step-010"
+    stale = out / "canary" / "load" / "summary.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text(json.dumps({"requests": 999}))  # from an earlier run: must be wiped
+    runner = Runner(log=tmp_path / "log", cwd=tmp_path, dry_run=True)
+    evidence = measure_with_make(
+        runner, {"stable": "http://s/v1", "canary": "http://c/v1"}, out, 10, ["USERS=2"], []
+    )
+    assert evidence.canary_load is None and evidence.stable_load is None
+    assert [
+        "make",
+        "load",
+        "ENDPOINT=http://c/v1",
+        f"OUT={out / 'canary' / 'load'}",
+        "USERS=2",
+    ] in (runner.commands)
+    assert [
+        "make",
+        "eval",
+        "ENDPOINT=http://s/v1",
+        f"OUT={out / 'stable' / 'eval'}",
+    ] in runner.commands
+
+
+def test_a_failing_command_without_a_summary_is_a_stated_problem(tmp_path):
+    runner = Runner(log=tmp_path / "log", cwd=tmp_path)
+    evidence = measure_with_make(
+        runner, {"stable": "http://127.0.0.1:9/v1"}, tmp_path / "s", 10, ["--no-such-make-flag"], []
+    )
+    assert evidence.problems and "wrote no summary" in evidence.problems[0]
+
+
+def test_local_backend_refuses_when_stable_and_canary_serve_the_same_model(tmp_path):
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    import os
+
+    for name in ("stable", "canary"):
+        (serving / f"{name}.json").write_text(
+            json.dumps({"pid": os.getpid(), "endpoint": f"http://{name}/v1", "model_version": "3"})
+        )
+    backend = LocalBackend(Runner(log=tmp_path / "log", cwd=tmp_path, dry_run=True), serving)
+    decision = canary.run_canary(backend, GATES, tmp_path)
+    assert decision["verdict"] == "refused"
+    assert "same model (version 3)" in decision["reason"]
+    assert backend.runner.commands == []  # both were running: nothing started, nothing stopped
+
+
+def test_local_backend_reports_a_dead_server_as_failed_evidence(tmp_path):
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    (serving / "stable.json").write_text(json.dumps({"pid": 999_999_999, "endpoint": "x"}))
+    backend = LocalBackend(Runner(log=tmp_path / "log", cwd=tmp_path, dry_run=True), serving)
+    evidence = backend.measure(10, tmp_path / "step")
+    assert set(evidence.problems) == {
+        f"the {side} server is not running (process gone); see its log under {serving}"
+        for side in ("stable", "canary")
+    }
+
+
+def test_cli_writes_decision_files_and_exits_1_when_not_promoted(tmp_path, capsys):
+    out = tmp_path / "canary"
+    code = canary.main(["--backend", "gke", "--candidate", "", "--dry-run", "--out", str(out)])
+    assert code == 1
+    decision = json.loads((out / "decision.json").read_text())
+    assert decision["verdict"] == "refused"
+    assert decision["thresholds"]["canary"]["steps"] == GATES.canary.steps
+    assert decision["stamp"]["producer"] == "release.canary"
+    assert (out / "decision.md").read_text().startswith("### Canary: ⛔ refused")
+    assert "ERROR: canary not promoted" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_bad_gates_file_with_exit_2(tmp_path, capsys):
+    bad = tmp_path / "gates.yaml"
+    bad.write_text("version: 1\ncanary: {steps: [50, 10]}\n")
+    assert canary.main(["--gates", str(bad), "--out", str(tmp_path)]) == 2
+    assert "ERROR: release gates file" in capsys.readouterr().err
+    assert not (tmp_path / "decision.json").exists()
+
+
+def test_decision_markdown_lists_every_check(tmp_path):
+    backend = gke(tmp_path)
+    decision = canary.run_canary(backend, GATES, tmp_path)
+    canary.write_decision(decision, GATES, tmp_path)
+    text = (tmp_path / "decision.md").read_text()
+    assert text.startswith("### Canary: ✅ promoted")
+    for weight in GATES.canary.steps:
+        assert f"#### Step {weight}%: passed" in text
+    assert "`load.ttft_p95.vs_stable`" in text and "`eval.label_accuracy.non_inferior`" in text
+
+
+@pytest.mark.parametrize("argv", [["--backend", "nope"]])
+def test_cli_usage_errors_exit_2(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        canary.main(argv)
+    assert exit_info.value.code == 2

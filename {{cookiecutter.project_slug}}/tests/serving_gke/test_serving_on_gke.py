@@ -1,0 +1,328 @@
+"""The GKE serving objects (infra/serving.py): schema-valid, consistent, and declared as rendered.
+
+Runs in the infra env (pulumi-kubernetes, kubernetes-validate). Core kinds are validated against
+the Kubernetes schema of the cluster's versions; CRDs (Gateway API, PodMonitoring, GKE policies,
+SecretProviderClass) have no schema there and are checked field by field below.
+"""
+
+from __future__ import annotations
+
+import json
+
+import kubernetes_validate
+import pytest
+
+from infra.config import ENVIRONMENTS, load_stack_config
+from infra.serving import (
+    GPU_RESOURCE,
+    HPA_METRIC,
+    PORT_NAME,
+    ServingOnGkeArgs,
+    alert_rules,
+    dashboard_json,
+    hub_token_resource,
+    render_objects,
+    track_name,
+)
+from serving.spec import load_spec
+
+# GKE versions the release channels serve (REGULAR/STABLE 1.34, RAPID up to 1.36; 2026-11).
+CLUSTER_VERSIONS = ("1.34", "1.35", "1.36")
+CORE_KINDS = {
+    "Namespace",
+    "ServiceAccount",
+    "Service",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+}
+
+
+def args_for(stack: str, **changes) -> ServingOnGkeArgs:
+    cfg = load_stack_config(stack)
+    pool = cfg.gpu_pools[0]
+    values = {
+        "k8s_provider": None,
+        "namespace": cfg.serving.namespace,
+        "serving_gsa_email": f"serving@{cfg.gcp.project_id}.iam.gserviceaccount.com",
+        "ksa_name": cfg.serving.service_account,
+        "model_bucket": f"{cfg.gcp.project_id}-models",
+        "hub_token_secret_id": "hub-token",
+        "project_id": cfg.gcp.project_id,
+        "gpu_type": pool.gpu_type,
+        "gpus_per_node": pool.gpus_per_node,
+        "canary_weight": cfg.serving.canary_weight,
+        "min_replicas": cfg.serving.min_replicas,
+        "max_replicas": cfg.serving.max_replicas,
+        "labels": {"team": cfg.labels.team},
+    }
+    values.update(changes)
+    return ServingOnGkeArgs(**values)
+
+
+def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+@pytest.fixture(params=ENVIRONMENTS)
+def objects(request) -> list[dict]:
+    return render_objects(args_for(request.param))
+
+
+@pytest.mark.parametrize("version", CLUSTER_VERSIONS)
+def test_core_objects_validate_against_the_cluster_schema(objects, version):
+    core = [o for o in objects if o["kind"] in CORE_KINDS]
+    assert {o["kind"] for o in core} == CORE_KINDS
+    for obj in core:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_schema_validation_catches_a_broken_object(objects):
+    deployment = json.loads(json.dumps(by_kind(objects, "Deployment")["vllm-stable"]))
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "http"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, CLUSTER_VERSIONS[0], strict=True)
+
+
+def test_every_object_has_metadata_and_namespace(objects):
+    namespace = by_kind(objects, "Namespace")
+    assert len(namespace) == 1
+    (ns_name,) = namespace
+    for obj in objects:
+        assert obj["apiVersion"] and obj["kind"] and obj["metadata"]["name"]
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == ns_name, obj["kind"]
+
+
+def test_selectors_match_pod_labels(objects):
+    deployments = by_kind(objects, "Deployment")
+    assert set(deployments) == {"vllm-stable", "vllm-canary"}
+    for name, deployment in deployments.items():
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        match = deployment["spec"]["selector"]["matchLabels"]
+        assert match.items() <= pod_labels.items()
+        service = by_kind(objects, "Service")[name]
+        assert service["spec"]["selector"].items() <= pod_labels.items()
+        pdb = by_kind(objects, "PodDisruptionBudget")[name]
+        assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        monitoring = by_kind(objects, "PodMonitoring")["vllm"]
+        assert monitoring["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        # Stable and canary selectors must not overlap, or traffic weights mean nothing.
+        other = deployments[next(n for n in deployments if n != name)]
+        assert not match.items() <= other["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_ports_agree_across_deployment_service_probes_route_and_monitoring(objects):
+    spec = load_spec()
+    port = spec.gke.port
+    for name, deployment in by_kind(objects, "Deployment").items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["ports"] == [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}]
+        args = container["args"]
+        assert args[args.index("--port") + 1] == str(port)
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["httpGet"]["port"] == PORT_NAME
+        service_port = by_kind(objects, "Service")[name]["spec"]["ports"][0]
+        assert (service_port["port"], service_port["targetPort"]) == (port, PORT_NAME)
+        health = by_kind(objects, "HealthCheckPolicy")[name]["spec"]
+        assert health["default"]["config"]["httpHealthCheck"]["port"] == port
+        assert health["targetRef"]["name"] == name
+        assert by_kind(objects, "GCPBackendPolicy")[name]["spec"]["targetRef"]["name"] == name
+    route = by_kind(objects, "HTTPRoute")["vllm"]["spec"]
+    refs = route["rules"][0]["backendRefs"]
+    assert {r["name"] for r in refs} == set(by_kind(objects, "Service"))
+    assert all(r["port"] == port for r in refs)
+    endpoints = by_kind(objects, "PodMonitoring")["vllm"]["spec"]["endpoints"]
+    assert endpoints[0]["port"] == PORT_NAME and endpoints[0]["path"] == "/metrics"
+    gateway = by_kind(objects, "Gateway")["vllm"]
+    assert route["parentRefs"][0]["name"] == gateway["metadata"]["name"]
+    listener_names = {ln["name"] for ln in gateway["spec"]["listeners"]}
+    assert route["parentRefs"][0]["sectionName"] in listener_names
+
+
+def test_probes_follow_the_gke_facts(objects):
+    for deployment in by_kind(objects, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        assert container["startupProbe"]["httpGet"]["path"] == "/health"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/v1/models"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+        assert pod["enableServiceLinks"] is False
+        assert (
+            pod["terminationGracePeriodSeconds"]
+            > container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        )
+        assert not container["image"].endswith(":latest") and ":" in container["image"]
+        assert "--served-model-name" in container["args"]
+        assert "--no-enable-log-requests" in container["args"]
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+@pytest.mark.parametrize("gpus", [1, 2, 4, 8])
+def test_gpu_limit_equals_tensor_parallelism(gpus):
+    objects = render_objects(args_for("prod", gpus_per_node=gpus, gpu_type="nvidia-h100-80gb"))
+    for deployment in by_kind(objects, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        args = container["args"]
+        tp = int(args[args.index("--tensor-parallel-size") + 1])
+        assert tp == gpus
+        assert container["resources"]["limits"][GPU_RESOURCE] == str(gpus)
+        assert container["resources"]["requests"][GPU_RESOURCE] == str(gpus)
+        assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
+        assert {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"} in pod[
+            "tolerations"
+        ]
+
+
+@pytest.mark.parametrize("weight", [0, 10, 50, 100])
+def test_route_weights_come_from_the_stack_setting(weight):
+    objects = render_objects(args_for("staging", canary_weight=weight))
+    refs = by_kind(objects, "HTTPRoute")["vllm"]["spec"]["rules"][0]["backendRefs"]
+    weights = {r["name"]: r["weight"] for r in refs}
+    assert weights == {"vllm-stable": 100 - weight, "vllm-canary": weight}
+    canary = by_kind(objects, "Deployment")["vllm-canary"]["spec"]
+    # A canary without traffic is parked: no GPU node is held for it.
+    assert canary.get("replicas") == (0 if weight == 0 else None)
+
+
+def test_default_stacks_send_nothing_to_the_canary():
+    for stack in ENVIRONMENTS:
+        refs = by_kind(render_objects(args_for(stack)), "HTTPRoute")["vllm"]["spec"]["rules"][0]
+        assert {r["name"]: r["weight"] for r in refs["backendRefs"]}["vllm-canary"] == 0
+
+
+def test_bad_weight_and_gpu_count_are_refused():
+    with pytest.raises(ValueError, match="canary_weight=120"):
+        render_objects(args_for("dev", canary_weight=120))
+    with pytest.raises(ValueError, match="gpus_per_node=0"):
+        render_objects(args_for("dev", gpus_per_node=0))
+
+
+def test_autoscaling_on_queue_depth_and_disruption_budget(objects):
+    spec = load_spec()
+    for name, hpa in by_kind(objects, "HorizontalPodAutoscaler").items():
+        assert hpa["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": name,
+        }
+        metric = hpa["spec"]["metrics"][0]["pods"]
+        assert metric["metric"]["name"] == HPA_METRIC
+        assert "vllm:num_requests_waiting" in HPA_METRIC
+        assert float(metric["target"]["averageValue"]) == spec.gke.autoscaling.target_average_value
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    assert set(by_kind(objects, "PodDisruptionBudget")) == {"vllm-stable", "vllm-canary"}
+
+
+def test_workload_identity_weights_and_token(objects):
+    sa = next(iter(by_kind(objects, "ServiceAccount").values()))
+    assert sa["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].endswith(
+        ".iam.gserviceaccount.com"
+    )
+    spc = by_kind(objects, "SecretProviderClass")["model-hub-token"]
+    assert "/secrets/hub-token/versions/latest" in spc["spec"]["parameters"]["secrets"]
+    for track in ("stable", "canary"):
+        deployment = by_kind(objects, "Deployment")[track_name(track)]
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == sa["metadata"]["name"]
+        assert deployment["spec"]["template"]["metadata"]["annotations"]["gke-gcsfuse/volumes"] == (
+            "true"
+        )
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        fuse = volumes["model"]["csi"]
+        assert fuse["driver"] == "gcsfuse.csi.storage.gke.io" and fuse["readOnly"] is True
+        model = "champion" if track == "stable" else "candidate"
+        assert "only-dir=models/" in fuse["volumeAttributes"]["mountOptions"]
+        assert (
+            fuse["volumeAttributes"]["mountOptions"]
+            .split("only-dir=")[1]
+            .split(",")[0]
+            .endswith(f"/{model}")
+        )
+        assert volumes["hub-token"]["csi"]["volumeAttributes"]["secretProviderClass"] == (
+            "model-hub-token"
+        )
+
+
+def test_hub_token_resource_names():
+    assert hub_token_resource("projects/p/secrets/s", "") == "projects/p/secrets/s/versions/latest"
+    assert hub_token_resource("s", "proj") == "projects/proj/secrets/s/versions/latest"
+    with pytest.raises(ValueError, match="short id needs project_id"):
+        hub_token_resource("s", "")
+
+
+def test_dashboard_and_alerts_use_current_vllm_metrics():
+    spec = load_spec()
+    rules = alert_rules(spec, "llm")
+    assert set(rules) == {
+        "ttft-p95",
+        "e2e-latency-p95",
+        "error-ratio",
+        "queue-depth",
+        "kv-cache-usage",
+    }
+    queries = " ".join(query for query, _ in rules.values())
+    for metric in (
+        "vllm:time_to_first_token_seconds_bucket",
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+        "vllm:e2e_request_latency_seconds_bucket",
+    ):
+        assert metric in queries
+    assert "gpu_cache_usage_perc" not in queries  # the pre-V1 name
+    assert all('namespace="llm"' in query for query, _ in rules.values())
+    dashboard = json.loads(dashboard_json(spec, "llm", "t"))
+    tiles = dashboard["mosaicLayout"]["tiles"]
+    assert len(tiles) >= 8
+    assert all(
+        t["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"] for t in tiles
+    )
+
+
+# ---------------------------------------------------------------- the Pulumi component, under mocks
+def _record(args: ServingOnGkeArgs):
+    from infra.recording import record
+    from infra.serving import ServingOnGke
+
+    return record("llm", "dev", "my-project", lambda: ServingOnGke("serving", args))
+
+
+def test_component_declares_exactly_the_rendered_objects():
+    args = args_for("staging", canary_weight=25)
+    rendered = render_objects(args)
+    recorded = _record(args)
+    component = [r for r in recorded if r.type == "llmops:serving:ServingOnGke"]
+    assert len(component) == 1
+    children = [r for r in recorded if r.parent_urn == component[0].urn]
+    assert len(children) == len(recorded) - 1
+    k8s = {
+        (r.inputs["kind"], r.inputs["metadata"]["name"]): r
+        for r in children
+        if r.type.startswith("kubernetes:")
+    }
+    assert set(k8s) == {(o["kind"], o["metadata"]["name"]) for o in rendered}
+    for obj in rendered:
+        inputs = k8s[(obj["kind"], obj["metadata"]["name"])].inputs
+        assert inputs["apiVersion"] == obj["apiVersion"]
+        # No input silently dropped or renamed on the way through the SDK.
+        for key in ("metadata", "spec", "automountServiceAccountToken"):
+            if key in obj:
+                assert inputs[key] == obj[key], (obj["kind"], key)
+    route = k8s[("HTTPRoute", "vllm")].inputs["spec"]["rules"][0]["backendRefs"]
+    assert [r["weight"] for r in route] == [75, 25]
+
+
+def test_component_declares_dashboard_and_alerts():
+    recorded = _record(args_for("prod"))
+    types = [r.type for r in recorded]
+    assert types.count("gcp:monitoring/dashboard:Dashboard") == 1
+    alerts = [r for r in recorded if r.type == "gcp:monitoring/alertPolicy:AlertPolicy"]
+    assert len(alerts) == 5
+    for alert in alerts:
+        condition = alert.inputs["conditions"][0]["conditionPrometheusQueryLanguage"]
+        assert condition["query"] and condition["duration"].endswith("s")
+        assert alert.inputs["documentation"]["content"]
+    dashboard = next(r for r in recorded if r.type == "gcp:monitoring/dashboard:Dashboard")
+    assert json.loads(dashboard.inputs["dashboardJson"])["mosaicLayout"]["tiles"]

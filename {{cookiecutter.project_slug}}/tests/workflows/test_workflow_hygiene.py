@@ -1,0 +1,160 @@
+"""The generated project's GitHub workflows: every step is a make target, least privilege, pinned.
+
+check-jsonschema (schema) and zizmor (security) run on the same files in `make lint`; these
+tests pin the project's own rules, which neither tool knows.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+EXPRESSION = "${" + "{"  # a GitHub expression (spelled so that cookiecutter leaves it alone)
+MAKE_STEP = re.compile(r"^make (?P<target>[a-z][a-z0-9-]*)(?: [A-Z_]+=[\w./-]+)*$")
+
+
+def load(path: Path) -> dict:
+    document = yaml.safe_load(path.read_text())
+    document["on"] = document.pop(True, document.get("on"))  # YAML 1.1 reads `on` as True
+    return document
+
+
+def steps(document: dict):
+    for job_id, job in document["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_id, step
+
+
+@pytest.fixture(scope="module")
+def make_targets() -> set[str]:
+    """Every target the Makefile and its fragments define, from make's own database."""
+    result = subprocess.run(
+        ["make", "-pRrq", "-f", "Makefile", ":"], cwd=ROOT, capture_output=True, text=True
+    )
+    return {m.group(1) for m in re.finditer(r"^([a-z][a-z0-9-]*):", result.stdout, re.M)}
+
+
+def test_the_four_workflows_exist():
+    assert {p.name for p in WORKFLOWS} == {
+        "pull-request.yml",
+        "main.yml",
+        "train.yml",
+        "release.yml",
+    }
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_run_step_is_a_make_target_that_exists(path, make_targets):
+    runs = [(job, step["run"]) for job, step in steps(load(path)) if "run" in step]
+    assert runs, f"{path.name} runs nothing"
+    for job, command in runs:
+        match = MAKE_STEP.match(command.strip())
+        assert match, f"{path.name} job {job}: `run: {command}` must be a single `make <target>`"
+        assert match["target"] in make_targets, (
+            f"{path.name} job {job}: make target `{match['target']}` is not defined "
+            f"(Makefile or make/*.mk)"
+        )
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_least_privilege_timeouts_and_concurrency(path):
+    document = load(path)
+    assert document["permissions"] == {}, f"{path.name}: top-level empty permissions"
+    has_concurrency = "concurrency" in document
+    for job_id, job in document["jobs"].items():
+        assert isinstance(job.get("permissions"), dict), f"{path.name} {job_id}: job permissions"
+        assert "write-all" not in str(job["permissions"])
+        assert isinstance(job.get("timeout-minutes"), int), f"{path.name} {job_id}: timeout"
+        has_concurrency = has_concurrency or "concurrency" in job
+    assert has_concurrency, f"{path.name}: a concurrency group"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_actions_pinned_by_sha_with_version_comment(path):
+    for job, step in steps(load(path)):
+        if "uses" in step:
+            assert SHA_PIN.match(step["uses"]), f"{path.name} {job}: {step['uses']} not SHA-pinned"
+    for line in path.read_text().splitlines():
+        if "uses:" in line and "@" in line:
+            assert re.search(r"@[0-9a-f]{40} # v\d", line), f"{path.name}: version comment: {line}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_checkouts_do_not_persist_credentials(path):
+    for job, step in steps(load(path)):
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step.get("with", {}).get("persist-credentials") is False, f"{path.name} {job}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_no_long_lived_keys_and_no_expressions_in_run(path):
+    text = path.read_text()
+    assert "credentials_json" not in text and "secrets." not in text, f"{path.name}: use WIF"
+    assert "pull_request_target" not in text
+    for job, step in steps(load(path)):
+        assert EXPRESSION not in step.get("run", ""), f"{path.name} {job}: pass values through env"
+
+
+def test_cloud_jobs_authenticate_with_workload_identity_federation():
+    for path in WORKFLOWS:
+        for job_id, job in load(path)["jobs"].items():
+            uses = [s.get("uses", "") for s in job.get("steps", [])]
+            if any(u.startswith("google-github-actions/auth@") for u in uses):
+                assert job["permissions"].get("id-token") == "write", f"{path.name} {job_id}"
+                auth = next(s for s in job["steps"] if s.get("uses", "").startswith("google-"))
+                assert "workload_identity_provider" in auth["with"]
+
+
+def test_pull_request_skips_cloud_preview_for_forks_and_upserts_one_comment():
+    document = load(ROOT / ".github/workflows/pull-request.yml")
+    assert "pull_request" in document["on"]
+    preview = document["jobs"]["preview"]
+    notice = [s for s in preview["steps"] if s.get("run") == "make ci-notice"]
+    assert notice and notice[0]["if"] == "env.FORK == 'true'"
+    cloud = [
+        s
+        for s in preview["steps"]
+        if s.get("run") == "make preview" or "auth@" in s.get("uses", "")
+    ]
+    assert cloud and all("env.FORK != 'true'" in s["if"] for s in cloud)
+    report = document["jobs"]["report"]
+    assert report["permissions"] == {"contents": "read", "pull-requests": "write"}
+    script = next(s for s in report["steps"] if "github-script" in s.get("uses", ""))["with"][
+        "script"
+    ]
+    assert "build/report/pr-comment.md" in script and "updateComment" in script
+
+
+def test_main_serialises_each_stack_and_smoke_tests():
+    jobs = load(ROOT / ".github/workflows/main.yml")["jobs"]
+    for stack in ("dev", "staging"):
+        job = jobs[f"up-{stack}"]
+        assert job["concurrency"] == {"group": f"pulumi-{stack}", "cancel-in-progress": False}
+        assert job["env"]["STACK"] == stack
+        assert [s["run"] for s in job["steps"] if "run" in s] == ["make up", "make smoke"]
+    assert jobs["up-staging"]["needs"] == "up-dev"
+
+
+def test_train_on_schedule_and_on_demand():
+    document = load(ROOT / ".github/workflows/train.yml")
+    assert {"schedule", "workflow_dispatch"} <= set(document["on"])
+    assert [s["run"] for _, s in steps(document) if "run" in s] == ["make pipeline-submit"]
+
+
+def test_release_on_tags_through_a_reviewed_environment():
+    document = load(ROOT / ".github/workflows/release.yml")
+    assert document["on"] == {"push": {"tags": ["v*"]}}
+    canary = document["jobs"]["canary"]
+    assert canary["environment"] == "production"
+    assert canary["env"]["BACKEND"] == "gke" and canary["env"]["STACK"] == "prod"
+    assert "contents" in canary["permissions"] and canary["permissions"]["contents"] == "read"
+    publish = document["jobs"]["publish"]
+    assert publish["permissions"] == {"contents": "write"}
+    assert [s["run"] for s in publish["steps"] if "run" in s] == ["make release-publish"]
