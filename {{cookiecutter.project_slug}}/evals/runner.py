@@ -24,7 +24,7 @@ from evals.cache import ResponseCache, cache_key
 from evals.client import Completion, ModelClient, Target
 from evals.goldens import Dataset, Golden
 from evals.judge import NO_JUDGE_NOTICE, JudgeConfig, build_judge_metric
-from evals.metrics import METRICS, build_metric
+from evals.metrics import build_metric, metric_class
 from evals.suite import Suite
 
 PACKAGES = ("deepeval", "openai", "mlflow-skinny", "pydantic")
@@ -165,13 +165,14 @@ def summarise_metrics(suite: Suite, cases: list[dict[str, Any]]) -> dict[str, An
         if not values:
             continue
         datasets = sorted({c["dataset"] for c in cases if name in c["scores"]})
-        metric_cls = METRICS.get(name)
+        judge = suite.is_judge(name)
+        metric_cls = None if judge else metric_class(name, suite.metric_params(name))
         metrics[name] = {
             "mean": round(statistics.fmean(values), 6),
             "n": len(values),
             "datasets": datasets,
             "gated": metric_cls.gated if metric_cls else True,
-            "judge": suite.is_judge(name),
+            "judge": judge,
         }
     return metrics
 

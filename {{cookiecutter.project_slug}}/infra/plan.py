@@ -236,7 +236,11 @@ def run(stack: str, config: Path | None, policy_config: Path | None, out: Path) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", default="dev")
+    parser.add_argument(
+        "--stack",
+        action="append",
+        help="stack to plan (repeat for several: one process pays the SDK imports once)",
+    )
     parser.add_argument(
         "--config", type=Path, help="stack file (default infra/Pulumi.<stack>.yaml)"
     )
@@ -245,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=PLAN_DIR)
     args = parser.parse_args(argv)
-    return run(args.stack, args.config, args.policy_config, args.out)
+    stacks = args.stack or ["dev"]
+    if len(stacks) > 1 and (args.config or args.policy_config):
+        parser.error("--config and --policy-config apply to a single --stack")
+    return max(run(stack, args.config, args.policy_config, args.out) for stack in stacks)
 
 
 if __name__ == "__main__":

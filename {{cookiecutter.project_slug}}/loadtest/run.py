@@ -251,11 +251,14 @@ def warnings_of(result: dict[str, Any]) -> list[str]:
 
 def execute(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     """Run the test into a scratch directory; return the summary and that directory."""
+    steps = [int(s) for s in args.steps.split(",") if s.strip()] if args.steps else None
     profile = load_profile(
         args.profile,
         users=args.users,
         duration_s=args.duration,
-        steps=[int(s) for s in args.steps.split(",") if s.strip()] if args.steps else None,
+        # With a step search, DURATION is the time spent at each step.
+        step_duration_s=args.duration if steps else None,
+        steps=steps,
         max_tokens=args.max_tokens,
         ignore_eos=args.ignore_eos,
     )
@@ -288,8 +291,10 @@ def execute(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
                 f"{'SLOs met' if result['gate']['passed'] else 'SLO breach'}",
                 flush=True,
             )
-            if not result["gate"]["passed"]:
-                break  # higher loads will not do better
+            # A latency, error or truncation breach ends the search (more load will not help);
+            # too few requests only makes that step inconclusive.
+            if set(result["gate"]["failed"]) - {"requests"}:
+                break
         passing = [r for r in results if r["gate"]["passed"]]
         best = max(passing, key=lambda r: r["users"]) if passing else results[0]
         max_users = best["users"] if passing else None

@@ -27,7 +27,9 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 3e-3
     warmup_steps: int = 20
-    threads: int = 2
+    # One thread: a tiny model gains little from two, and OpenMP spinning on a busy machine
+    # (CI, parallel jobs) made two threads up to ten times slower than one.
+    threads: int = 1
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "threads"):

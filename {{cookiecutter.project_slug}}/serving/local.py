@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -94,10 +95,18 @@ def resolve_model(ref: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- ports and processes
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+def free_port(host: str, first: int, last: int) -> int:
+    """A port in [first, last] nobody listens on, tried from a random start."""
+    ports = list(range(first, last + 1))
+    start = random.randrange(len(ports))
+    for port in ports[start:] + ports[:start]:
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise ServeError(f"no free port in {first}-{last} on {host}; give one with PORT=", 2)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -245,7 +254,7 @@ def start(ref: str, name: str, port: int | None, timeout_s: float | None) -> dic
     model = resolve_model(ref)
     host = spec.local.host
     if port is None:
-        port = free_port(host)
+        port = free_port(host, *spec.local.port_range)
     else:
         check_port_free(host, port)
     served_name = spec.served_name()

@@ -63,6 +63,14 @@ class LocalSettings(_Strict):
     kv_cache_space_gib: int = Field(default=1, ge=1, le=256)
     startup_timeout_s: int = Field(default=900, ge=10)
     host: str = "127.0.0.1"
+    port_range: tuple[int, int] = (18000, 18999)
+
+    @field_validator("port_range")
+    @classmethod
+    def _ports(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1024 <= value[0] <= value[1] <= 65535:
+            raise ValueError(f"{list(value)}: [first, last] with 1024 <= first <= last <= 65535")
+        return value
 
 
 class Probe(_Strict):

@@ -32,7 +32,7 @@ def test_goldens_are_held_out_from_the_training_data():
         task.normalise_text(json.loads(line)["text"])
         for line in (ROOT / "pipelines" / "data" / "intents.jsonl").read_text().splitlines()
     }
-    for name in ("regular", "safety"):
+    for name in ("regular", "safety", "paraphrase"):
         for line in (DATASETS / f"{name}.jsonl").read_text().splitlines():
             text = task.normalise_text(json.loads(line)["input"])
             assert text not in training, f"{name} case copies a training message: {text!r}"

@@ -14,7 +14,7 @@ from infra_helpers import STACKS, stack_values, write_stack_file
 
 from common.project import ROOT
 from infra.config import load_stack_config
-from infra.plan import record_stack, resource_rows, run
+from infra.plan import main, record_stack, resource_rows, run
 
 COMPONENT_TYPES = {
     "llmops:services:Services",
@@ -111,6 +111,13 @@ def test_every_committed_stack_plans(stack, tmp_path, capsys):
     markdown = (tmp_path / f"{stack}.md").read_text()
     assert "## Policy verdicts" in markdown and "### " in markdown
     assert f"plan {stack}:" in capsys.readouterr().out
+
+
+def test_several_stacks_in_one_process(tmp_path):
+    assert main(["--stack", "dev", "--stack", "prod", "--out", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.glob("*.json")} == {"dev.json", "prod.json"}
+    with pytest.raises(SystemExit):
+        main(["--stack", "dev", "--stack", "prod", "--config", str(tmp_path / "x.yaml")])
 
 
 def test_invalid_config_writes_nothing(tmp_path, capsys):

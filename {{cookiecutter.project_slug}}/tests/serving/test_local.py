@@ -77,6 +77,15 @@ def test_check_without_a_server(state_dir, capsys):
     assert "make serve NAME=nothing" in capsys.readouterr().err
 
 
-def test_free_port_is_bindable():
-    port = local.free_port("127.0.0.1")
+def test_free_port_is_in_the_range_and_bindable():
+    port = local.free_port("127.0.0.1", 18000, 18999)
+    assert 18000 <= port <= 18999
     local.check_port_free("127.0.0.1", port)
+
+
+def test_a_full_port_range_is_reported():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        with pytest.raises(local.ServeError, match=f"no free port in {port}-{port}"):
+            local.free_port("127.0.0.1", port, port)

@@ -75,6 +75,7 @@ def test_served_name_override(tmp_path):
         ("gke.autoscaling.metric", "cpu", "gke.autoscaling.metric='cpu'"),
         ("monitoring.kv_cache_usage", 2, "monitoring.kv_cache_usage=2"),
         ("engine.unknown_flag", 1, "engine.unknown_flag"),
+        ("local.port_range", [19000, 18000], "local.port_range"),
     ],
 )
 def test_bad_definitions_are_refused_naming_the_field(tmp_path, field, value, message):

@@ -1,0 +1,1 @@
+"""Evals: datasets, versioned prompts, deepeval metrics, runner, comparison and gate."""
