@@ -5,7 +5,6 @@ this project's code) on Vertex AI / Kubeflow, and in this environment by the KFP
 Compile: `python -m pipelines.pipeline --out build/pipelines/training_pipeline.yaml`.
 """
 
-from __future__ import annotations
 
 import argparse
 import os
@@ -25,7 +24,7 @@ TRAINING_IMAGE = os.environ.get(
 @dsl.component(base_image=TRAINING_IMAGE, install_kfp_package=False)
 def prepare(
     dataset_uri: str, prepared: Output[Dataset]
-) -> NamedTuple("PrepareOutputs", dataset_sha256=str, data_card=str):
+) -> NamedTuple("PrepareOutputs", [("dataset_sha256", str), ("data_card", str)]):
     """Validate the dataset (schema, types, duplicates, leakage) and split it."""
     import json
     from collections import namedtuple
