@@ -212,7 +212,9 @@ def save_for_serving(bundle: ModelBundle, out_dir: Path) -> Path:
     Written to a sibling temp directory and renamed, so a crash never leaves a half model.
     """
     from transformers import GenerationConfig
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     model = bundle.model.merge_and_unload() if bundle.uses_lora else bundle.model
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -136,7 +136,7 @@ def list_models(tracking_uri: str | None = None, name: str | None = None) -> lis
     return [
         {
             "name": name,
-            "version": v.version,
+            "version": str(v.version),
             "aliases": list(v.aliases),
             "source": v.source,
             "accuracy": v.tags.get("eval_accuracy"),
@@ -164,6 +164,8 @@ def register_model(
     import mlflow.entities
     from mlflow.exceptions import MlflowException
 
+    if not (Path(model_dir) / "config.json").is_file():
+        raise RegistryError(f"nothing to register: {model_dir} is not a model directory")
     tracking_uri = tracking_uri or default_tracking_uri()
     if tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

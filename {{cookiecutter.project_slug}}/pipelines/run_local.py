@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=0.003)
     parser.add_argument("--tracking-uri", default=default_tracking_uri())
     parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--pipeline-root", type=Path, default=PIPELINE_ROOT)
     args = parser.parse_args(argv)
     gates = load_gates()
     # Fail fast, with the line and field, before any component starts.
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
           f"base model {args.base_model}, {args.steps} steps, seed {args.seed}")
     started = time.perf_counter()
     try:
-        registration = run_pipeline(arguments)
+        registration = run_pipeline(arguments, args.pipeline_root)
     except Exception as error:  # the failing task's log is printed above by the runner
         print(f"ERROR: training pipeline failed: {error}", file=sys.stderr)
         return 3

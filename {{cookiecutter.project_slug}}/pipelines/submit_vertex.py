@@ -24,9 +24,10 @@ from typing import Any
 
 from common.evidence import git_sha
 from common.project import load_project
+from infra.naming import bucket_name, fit
 from policies.gates import load_gates
 
-ENV_SHORT = {"dev": "dev", "staging": "stg", "prod": "prd"}
+STACKS = ("dev", "staging", "prod")
 
 
 def _label(value: str) -> str:
@@ -35,16 +36,16 @@ def _label(value: str) -> str:
 
 
 def default_settings(stack: str) -> dict[str, str]:
-    """Names the infra program gives the pipeline bucket and service account for a stack."""
+    """The pipeline bucket and service account the infra program creates for a stack
+    (same naming functions as infra/vertex.py and infra/identity.py)."""
     project = load_project()
     gcp_project, slug = project.gcp.project_id, project.project.slug
-    env = ENV_SHORT[stack]
+    bucket = bucket_name(gcp_project, slug, stack, "pipelines")
+    account = fit(f"{slug}-{stack}", "pipelines", 30)
     return {
-        "pipeline_root": f"gs://{gcp_project}-{slug}-{env}-pipelines"[:68] + "/runs",
-        "service_account": f"{slug}-{env}-pipelines"[:30].rstrip("-")
-        + f"@{gcp_project}.iam.gserviceaccount.com",
-        "dataset_uri": f"gs://{gcp_project}-{slug}-{env}-pipelines/data/intents.jsonl",
-        "tracking_uri": "",
+        "pipeline_root": f"gs://{bucket}/runs",
+        "service_account": f"{account}@{gcp_project}.iam.gserviceaccount.com",
+        "dataset_uri": f"gs://{bucket}/data/intents.jsonl",
     }
 
 
@@ -111,7 +112,7 @@ def build_job(arguments: dict[str, Any], credentials: Any = None) -> Any:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Submit the training pipeline to Vertex AI.")
     parser.add_argument("--spec", type=Path, default=Path("build/pipelines/training_pipeline.yaml"))
-    parser.add_argument("--stack", choices=sorted(ENV_SHORT), default="dev")
+    parser.add_argument("--stack", choices=STACKS, default="dev")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--dataset", default="", help="gs:// JSONL file or split directory")

@@ -242,7 +242,9 @@ def train_model(
 def load_for_eval(model_dir: Path) -> ModelBundle:
     """A saved model (the layout save_for_serving writes), ready for predict/evaluate."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     model.eval()
     return ModelBundle(model, AutoTokenizer.from_pretrained(model_dir), str(model_dir), False)

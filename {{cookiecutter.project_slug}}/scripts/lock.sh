@@ -2,6 +2,9 @@
 # Re-lock one environment: resolve requirements/ENV.in in a scratch venv and freeze every
 # package with its exact version into requirements/ENV.txt (installed later with --no-deps).
 set -euo pipefail
+# An extra index that cannot be reached (e.g. the PyTorch CPU index on a mirror-only network) costs
+# pip several retries per package; one retry keeps real network blips survivable.
+export PIP_RETRIES=${PIP_RETRIES:-1}
 env_name=${1:?usage: scripts/lock.sh ENV}
 in=requirements/$env_name.in
 [ -f "$in" ] || { echo "ERROR: no $in" >&2; exit 2; }

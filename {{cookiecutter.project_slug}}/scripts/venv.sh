@@ -6,6 +6,9 @@
 # redone on the next call instead of being trusted. VENVS may point outside the project
 # (the template's tests share one set of environments between baked projects).
 set -euo pipefail
+# An extra index that cannot be reached (e.g. the PyTorch CPU index on a mirror-only network) costs
+# pip several retries per package; one retry keeps real network blips survivable.
+export PIP_RETRIES=${PIP_RETRIES:-1}
 env_name=${1:?usage: scripts/venv.sh ENV}
 root=${VENVS:-.venv}
 lock=requirements/$env_name.txt
@@ -21,7 +24,9 @@ flock 9
 echo "==> creating environment '$env_name' in $dir from $lock"
 rm -rf "$dir"
 "$python" -m venv "$dir"
-"$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock"
+# pip's notes about unreachable extra indexes and local mirrors are noise here; real errors still show.
+"$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock" 2>&1 \
+  | { grep -v -E 'is ignored: it is neither a file|Retrying \(Retry\(total=' || true; }
 # Optional extra step (e.g. removing packages a text-only server must not import).
 if [ -f "requirements/$env_name.post" ]; then
   VENV="$dir" bash "requirements/$env_name.post"

@@ -43,7 +43,7 @@ def test_hash_is_the_content(tmp_path: Path):
     path.write_text((DATASETS / "regular.jsonl").read_text())
     first = load_dataset(path, "d").sha256
     assert load_dataset(path, "d").sha256 == first
-    path.write_text(path.read_text().replace("receipt", "invoice copy"))
+    path.write_text(path.read_text().replace("refund", "reimbursement"))
     assert load_dataset(path, "d").sha256 != first
 
 

@@ -13,7 +13,7 @@ from evals.suite import SuiteError, load_suite
 
 def test_shipped_suite_loads():
     suite = load_suite()
-    assert {d.name for d in suite.datasets} == {"regular", "safety"}
+    assert {d.name for d in suite.datasets} == {"regular", "safety", "paraphrase"}
     assert suite.decoding.temperature == 0 and suite.decoding.max_tokens > 0
     assert suite.is_judge("answer_quality") and not suite.is_judge("label_accuracy")
 

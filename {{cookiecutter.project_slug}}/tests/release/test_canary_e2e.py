@@ -51,6 +51,17 @@ print(json.dumps(out, default=str))
 """
 
 
+# The pipeline's own model code, stopped after three steps: a model that answers, badly.
+UNDERTRAIN = """
+from pathlib import Path
+from pipelines import data_prep
+from pipelines.generate_dataset import DEFAULT_OUT
+from pipelines.training import TrainConfig, train_model
+prepared = data_prep.prepare(str(DEFAULT_OUT))
+train_model(prepared.splits, TrainConfig(seed=3, steps=3), Path(__OUT__), log=print)
+"""
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, trained_model_dir) -> dict[str, str]:
     """A registry of three versions, and the environment every `make` call here runs with."""
@@ -60,29 +71,12 @@ def env(tmp_path_factory, trained_model_dir) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
         "VENVS": str(VENVS),
     }
-    subprocess.run(["make", "-s", "test-model"], cwd=ROOT, env=env, check=True, timeout=1800)
     undertrained = tmp / "undertrained"
-    subprocess.run(
-        [
-            str(VENVS / "pipelines" / "bin" / "python"),
-            "-m",
-            "pipelines.test_model",
-            "--out",
-            str(undertrained),
-            "--steps",
-            "3",
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=900,
-    )
+    pipelines_python(UNDERTRAIN.replace("__OUT__", repr(str(undertrained))), env)
     name = yaml.safe_load((ROOT / "llmops.yaml").read_text())["model"]["registry_name"]
     for model_dir in (trained_model_dir, trained_model_dir, undertrained):
         code = f"import sys; sys.argv = ['x', {str(model_dir)!r}, {name!r}]\n" + REGISTER
         pipelines_python(code, env)
-    env["RELEASE_E2E_TMP"] = str(tmp)
     return env
 
 
