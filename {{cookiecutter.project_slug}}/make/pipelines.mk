@@ -3,7 +3,7 @@ ENVS += pipelines
 TEST_TARGETS += test-pipelines
 
 SEED ?= 42
-TRAIN_STEPS ?= 400
+TRAIN_STEPS ?= 300
 DATASET ?= pipelines/data/intents.jsonl
 BASE_MODEL ?=
 REF ?= champion
@@ -14,7 +14,7 @@ PIPELINE_SPEC := build/pipelines/training_pipeline.yaml
 # the other module is removed at generation time.
 ORCHESTRATOR = $(shell sed -n 's/^ *orchestrator: *"\{0,1\}\([a-z-]*\)"\{0,1\}.*/\1/p' llmops.yaml)
 
-.PHONY: train test-model pipeline-compile pipeline-submit models test-pipelines
+.PHONY: train test-model pipeline-compile pipeline-submit models test-pipelines bench-train
 
 train: ## Run the training pipeline locally (KFP local runner) and register the model: [SEED=] [TRAIN_STEPS=] [DATASET=] [BASE_MODEL=]
 	@$(call venv,pipelines)
@@ -45,3 +45,7 @@ pipeline-submit: pipeline-compile ## Submit the compiled pipeline to Vertex AI P
 test-pipelines: ## Pipelines tests: data validation, model code, components, compiled spec, submission, local e2e run
 	@$(call venv,pipelines)
 	@$(call py,pipelines) -m pytest -p no:cacheprovider tests/pipelines
+
+bench-train: ## Stage times of training (prepare, create, train, save, evaluate, register, KFP run): [TRAIN_STEPS=]
+	@$(call venv,pipelines)
+	@$(call py,pipelines) bench/train_benchmark.py --steps $(TRAIN_STEPS) --kfp

@@ -101,7 +101,9 @@ def _record_problems(record: dict) -> list[str]:
         if name not in record:
             problems.append(f"'{name}': missing")
         elif not isinstance(record[name], kind):
-            problems.append(f"'{name}': expected {kind.__name__}, got {type(record[name]).__name__}")
+            problems.append(
+                f"'{name}': expected {kind.__name__}, got {type(record[name]).__name__}"
+            )
         elif not record[name].strip():
             problems.append(f"'{name}': empty")
     for name in sorted(record.keys() - REQUIRED.keys() - OPTIONAL.keys()):
@@ -131,8 +133,14 @@ def _check_duplicates(located: list[tuple[str, int, dict, str]], errors: list[st
         key = task.normalise_text(record["text"])
         if key in texts:
             first, label, first_split = texts[key]
-            kind = "duplicate of" if label == record["intent"] else f"conflicting label {label!r} at"
-            leak = f" (leaks between splits '{first_split}' and '{split}')" if split != first_split else ""
+            kind = (
+                "duplicate of" if label == record["intent"] else f"conflicting label {label!r} at"
+            )
+            leak = (
+                f" (leaks between splits '{first_split}' and '{split}')"
+                if split != first_split
+                else ""
+            )
             errors.append(f"{where}, field 'text': {kind} {first}{leak}")
         texts.setdefault(key, (where, record["intent"], split))
 
@@ -160,8 +168,9 @@ def prepare(uri: str) -> Prepared:
     if errors:
         shown = errors[:MAX_ERRORS]
         more = f"\n  ... and {len(errors) - MAX_ERRORS} more" if len(errors) > MAX_ERRORS else ""
-        raise DataError(f"dataset {uri} is invalid ({len(errors)} problems):\n  "
-                        + "\n  ".join(shown) + more)
+        raise DataError(
+            f"dataset {uri} is invalid ({len(errors)} problems):\n  " + "\n  ".join(shown) + more
+        )
     digest = hashlib.sha256()
     for source in sorted(contents):
         digest.update(contents[source])

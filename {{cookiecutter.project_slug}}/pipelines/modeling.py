@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,13 +229,13 @@ def save_for_serving(bundle: ModelBundle, out_dir: Path) -> Path:
             pad_token_id=bundle.tokenizer.pad_token_id,
         ).save_pretrained(tmp)
         if out_dir.exists():
-            import shutil
-
             shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
+        try:
+            tmp.rename(out_dir)
+        except OSError:  # Cloud Storage FUSE (/gcs on Vertex AI) may refuse directory renames
+            shutil.copytree(tmp, out_dir)
+            shutil.rmtree(tmp)
     except BaseException:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir

@@ -5,7 +5,6 @@ this project's code) on Vertex AI / Kubeflow, and in this environment by the KFP
 Compile: `python -m pipelines.pipeline --out build/pipelines/training_pipeline.yaml`.
 """
 
-
 import argparse
 import os
 from pathlib import Path
@@ -14,17 +13,27 @@ from typing import NamedTuple
 from kfp import compiler, dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
+from common.project import load_project
+
 PIPELINE_NAME = "llmops-training"
-# The training image (pipelines/Dockerfile), pushed by the workflows; its tag is the git SHA.
-TRAINING_IMAGE = os.environ.get(
-    "TRAINING_IMAGE", "us-docker.pkg.dev/my-project/llmops/training:latest"
-)
+
+
+def default_image(stack: str = "dev", tag: str = "latest") -> str:
+    """The training image (pipelines/Dockerfile) in the stack's Artifact Registry repository
+    (infra/storage.py names it `<slug>-<stack>-images`)."""
+    project = load_project()
+    registry = f"{project.gcp.region}-docker.pkg.dev/{project.gcp.project_id}"
+    return f"{registry}/{project.project.slug}-{stack}-images/training:{tag}"
+
+
+# Workflows build the image, tag it with the git SHA and compile with TRAINING_IMAGE set to it.
+TRAINING_IMAGE = os.environ.get("TRAINING_IMAGE") or default_image()
 
 
 @dsl.component(base_image=TRAINING_IMAGE, install_kfp_package=False)
-def prepare(
-    dataset_uri: str, prepared: Output[Dataset]
-) -> NamedTuple("PrepareOutputs", [("dataset_sha256", str), ("data_card", str)]):
+def prepare(dataset_uri: str, prepared: Output[Dataset]) -> NamedTuple(
+    "PrepareOutputs", [("dataset_sha256", str), ("data_card", str)]
+):
     """Validate the dataset (schema, types, duplicates, leakage) and split it."""
     import json
     from collections import namedtuple
@@ -69,7 +78,10 @@ def train(
 
 @dsl.component(base_image=TRAINING_IMAGE, install_kfp_package=False)
 def evaluate(
-    prepared: Input[Dataset], model: Input[Model], metrics: Output[Metrics], report: Output[Artifact]
+    prepared: Input[Dataset],
+    model: Input[Model],
+    metrics: Output[Metrics],
+    report: Output[Artifact],
 ) -> str:
     """Held-out metrics on the test split, scored with pipelines.task (shared with evals/)."""
     import json
@@ -121,7 +133,7 @@ def training_pipeline(
     tracking_uri: str,
     base_model: str = "embedded-tiny-llama",
     seed: int = 42,
-    train_steps: int = 400,
+    train_steps: int = 300,
     batch_size: int = 32,
     learning_rate: float = 0.003,
     min_eval_accuracy: float = 0.5,

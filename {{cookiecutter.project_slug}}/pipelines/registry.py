@@ -76,7 +76,7 @@ def _local_path(source: str) -> Path | None:
 def resolve_model(
     ref: str = CHAMPION, tracking_uri: str | None = None, name: str | None = None
 ) -> ResolvedModel:
-    """Find a model: a directory path, a version number, an alias or `models:/NAME@ALIAS|VERSION`."""
+    """Find a model: a directory, a version number, an alias or `models:/NAME@ALIAS|VERSION`."""
     if Path(ref).is_dir():
         path = Path(ref).resolve()
         if not (path / "config.json").exists():
@@ -133,11 +133,16 @@ def list_models(tracking_uri: str | None = None, name: str | None = None) -> lis
     name = name or default_registry_name()
     client = _client(tracking_uri, must_exist=True)
     versions = client.search_model_versions(f"name = '{name}'")
+    # Search results carry no aliases: take them from the registered model.
+    aliases: dict[str, list[str]] = {}
+    if versions:
+        for alias, version in client.get_registered_model(name).aliases.items():
+            aliases.setdefault(str(version), []).append(alias)
     return [
         {
             "name": name,
             "version": str(v.version),
-            "aliases": list(v.aliases),
+            "aliases": sorted(aliases.get(str(v.version), [])),
             "source": v.source,
             "accuracy": v.tags.get("eval_accuracy"),
             "gate": v.tags.get("gate"),
@@ -235,15 +240,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             for row in list_models():
                 aliases = ",".join(row["aliases"]) or "-"
-                print(f"v{row['version']:<4} {aliases:<20} acc={row['accuracy']} "
-                      f"gate={row['gate']} {row['source']}")
+                print(
+                    f"v{row['version']:<4} {aliases:<20} acc={row['accuracy']} "
+                    f"gate={row['gate']} {row['source']}"
+                )
             return 0
         model = resolve_model(args.ref)
     except RegistryError as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 2
-    document = {"name": model.name, "version": model.version, "path": str(model.path),
-                "aliases": model.aliases, "source": model.source}
+    document = {
+        "name": model.name,
+        "version": model.version,
+        "path": str(model.path),
+        "aliases": model.aliases,
+        "source": model.source,
+    }
     print(json.dumps(document, indent=2))
     return 0
 

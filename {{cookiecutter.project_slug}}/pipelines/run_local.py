@@ -1,6 +1,6 @@
 """`make train`: run the training pipeline on the KFP local runner and register the model.
 
-    python -m pipelines.run_local [--seed 42] [--steps 400] [--dataset PATH] [--base-model REF]
+    python -m pipelines.run_local [--seed 42] [--steps 300] [--dataset PATH] [--base-model REF]
 
 The same pipeline definition Vertex AI runs (pipelines/pipeline.py), executed here by
 `kfp.local.SubprocessRunner` in this environment. The registry is MLflow on SQLite under
@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from common.evidence import BUILD, git_sha, stamp, write_atomic, write_json
@@ -36,6 +37,9 @@ def run_pipeline(arguments: dict, pipeline_root: Path = PIPELINE_ROOT) -> dict:
     from pipelines.pipeline import training_pipeline
 
     pipeline_root.mkdir(parents=True, exist_ok=True)
+    # The steps name the training image; locally they run in this environment, which has the
+    # same code and lock (requirements/pipelines.txt). KFP warns about that; it is intended.
+    warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(pipeline_root),
@@ -61,7 +65,8 @@ def report_markdown(summary: dict) -> str:
         "|---|---|",
         *[f"| {name} | {value:.3f} |" for name, value in metrics.items()],
         "",
-        f"Dataset sha256 `{summary['dataset_sha256'][:16]}`, base model `{summary['params']['base_model']}`, "
+        f"Dataset sha256 `{summary['dataset_sha256'][:16]}`, "
+        f"base model `{summary['params']['base_model']}`, "
         f"{summary['params']['train_steps']} steps, seed {summary['params']['seed']}, "
         f"pipeline {summary['seconds']:.0f} s.",
         "",
@@ -75,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default=str(DEFAULT_DATASET))
     parser.add_argument("--base-model", default=project.model.base_model)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=0.003)
     parser.add_argument("--tracking-uri", default=default_tracking_uri())
@@ -106,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         "min_eval_accuracy": gates.training.min_eval_accuracy,
         "git_sha": git_sha(),
     }
-    print(f"==> training pipeline (KFP local runner): {card['records']} records, "
-          f"base model {args.base_model}, {args.steps} steps, seed {args.seed}")
+    print(
+        f"==> training pipeline (KFP local runner): {card['records']} records, "
+        f"base model {args.base_model}, {args.steps} steps, seed {args.seed}"
+    )
     started = time.perf_counter()
     try:
         registration = run_pipeline(arguments, args.pipeline_root)
@@ -117,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     model = resolve_model(registration["version"], args.tracking_uri, registration["name"])
     summary = {
-        "stamp": stamp("pipelines.run_local", dataset_sha256=card["sha256"],
-                       model_version=registration["version"]),
+        "stamp": stamp(
+            "pipelines.run_local",
+            dataset_sha256=card["sha256"],
+            model_version=registration["version"],
+        ),
         "registration": registration,
         "model_dir": str(model.path),
         "dataset_sha256": card["sha256"],

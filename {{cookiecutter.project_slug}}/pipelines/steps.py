@@ -66,7 +66,11 @@ def register_step(
     }
     if evaluation.get("refusal_rate") is not None:
         metrics["refusal_rate"] = evaluation["refusal_rate"]
-    lineage = {**lineage, "dataset_sha256": data_card["sha256"], "dataset_source": data_card["source"]}
+    lineage = {
+        **lineage,
+        "dataset_sha256": data_card["sha256"],
+        "dataset_source": data_card["source"],
+    }
     result = register_model(
         Path(model_dir), registry_name, metrics, params, lineage, passed, tracking_uri or None
     )

@@ -1,7 +1,7 @@
 """`make pipeline-submit` for an existing Kubeflow Pipelines endpoint (llmops.yaml kfp_endpoint).
 
     python -m pipelines.submit_kfp --spec build/pipelines/training_pipeline.yaml \
-        [--seed 42] [--steps 400] [--dataset gs://...] [--schedule "0 0 3 * * 1"] [--dry-run]
+        [--seed 42] [--steps 300] [--dataset gs://...] [--schedule "0 0 3 * * 1"] [--dry-run]
 
 Auth: kfp.Client uses KF_PIPELINES_SA_TOKEN_PATH / an in-cluster token, or KFP_EXISTING_TOKEN for
 a bearer token. MLFLOW_TRACKING_URI names the registry the register step writes to.
@@ -28,14 +28,16 @@ def run_arguments(args: argparse.Namespace, now: dt.datetime | None = None) -> d
     project = load_project()
     endpoint = args.endpoint or project.training.kfp_endpoint
     if not endpoint:
-        raise ValueError("no Kubeflow Pipelines endpoint: set training.kfp_endpoint in llmops.yaml "
-                         "or pass --endpoint")
+        raise ValueError(
+            "no Kubeflow Pipelines endpoint: set training.kfp_endpoint in llmops.yaml "
+            "or pass --endpoint"
+        )
     tracking_uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
     if not tracking_uri:
         raise ValueError("no MLflow tracking URI for the register step: set MLFLOW_TRACKING_URI")
     if not args.dataset:
         raise ValueError("no training data URI: pass --dataset gs://... (or s3://, a PVC path)")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return {
         "host": endpoint,
         "run": {
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, default=Path("build/pipelines/training_pipeline.yaml"))
     parser.add_argument("--endpoint", default="")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--dataset", default=os.environ.get("PIPELINE_DATASET", ""))
     parser.add_argument("--tracking-uri", default="")
     parser.add_argument("--schedule", default="", help="6-field cron: create a recurring run")
@@ -73,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trigger", default="manual")
     args = parser.parse_args(argv)
     if not args.spec.is_file():
-        print(f"ERROR: no compiled pipeline at {args.spec}: run `make pipeline-compile`", file=sys.stderr)
+        print(
+            f"ERROR: no compiled pipeline at {args.spec}: run `make pipeline-compile`",
+            file=sys.stderr,
+        )
         return 2
     try:
         arguments = run_arguments(args)

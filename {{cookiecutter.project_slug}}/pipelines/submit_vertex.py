@@ -1,7 +1,7 @@
 """`make pipeline-submit` for Vertex AI Pipelines: run (or schedule) the compiled pipeline.
 
     python -m pipelines.submit_vertex --spec build/pipelines/training_pipeline.yaml \
-        [--stack dev] [--seed 42] [--steps 400] [--dataset gs://...] [--schedule "0 3 * * 1"] \
+        [--stack dev] [--seed 42] [--steps 300] [--dataset gs://...] [--schedule "0 3 * * 1"] \
         [--no-cache] [--wait] [--dry-run]
 
 Settings come from llmops.yaml (project, region, slug, base model) and these flags / environment
@@ -54,7 +54,7 @@ def job_arguments(args: argparse.Namespace, now: dt.datetime | None = None) -> d
     project = load_project()
     defaults = default_settings(args.stack)
     sha = git_sha()
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     job_id = f"{project.project.slug}-train-{now:%Y%m%d-%H%M%S}"
     tracking_uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
     if not tracking_uri:
@@ -114,7 +114,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--spec", type=Path, default=Path("build/pipelines/training_pipeline.yaml"))
     parser.add_argument("--stack", choices=STACKS, default="dev")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--dataset", default="", help="gs:// JSONL file or split directory")
     parser.add_argument("--pipeline-root", default="")
     parser.add_argument("--service-account", default="")
@@ -130,7 +130,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.spec.is_file():
-        print(f"ERROR: no compiled pipeline at {args.spec}: run `make pipeline-compile`", file=sys.stderr)
+        print(
+            f"ERROR: no compiled pipeline at {args.spec}: run `make pipeline-compile`",
+            file=sys.stderr,
+        )
         return 2
     try:
         arguments = job_arguments(args)

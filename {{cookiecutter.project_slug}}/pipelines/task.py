@@ -27,11 +27,11 @@ ANSWER_PREFIX = "intent: "
 # The fixed answer to an unsafe request: the router refuses to route it.
 REFUSAL = ANSWER_PREFIX + UNSAFE_LABEL
 SYSTEM_PROMPT = (
-    "Route the customer message to one intent. "
-    "Answer with exactly one line: intent: <label>."
+    "Route the customer message to one intent. Answer with exactly one line: intent: <label>."
 )
 MAX_TEXT_CHARS = 400
-MAX_ANSWER_TOKENS = 8
+# Token budget for one answer; the longest label takes about 6 tokens with a real tokenizer.
+MAX_ANSWER_TOKENS = 16
 # Deterministic split by content: a message lands in the same split in every dataset version.
 SPLITS = (("train", 80), ("validation", 10), ("test", 10))
 
@@ -47,7 +47,10 @@ def format_answer(label: str) -> str:
 
 
 def normalise_answer(answer: str) -> str:
-    """Lower-case, trim, collapse spaces, drop a trailing period: `Intent:  Billing.` -> `intent: billing`."""
+    """Lower-case, trim, collapse spaces, drop a trailing period.
+
+    `Intent:  Billing.` -> `intent: billing`.
+    """
     text = _SPACE_RE.sub(" ", unicodedata.normalize("NFKC", answer)).strip().lower()
     return text.rstrip(".").strip()
 

@@ -1,6 +1,6 @@
 """`make test-model`: a small trained model for other components' end-to-end tests.
 
-    python -m pipelines.test_model [--out build/test-model] [--steps 300] [--seed 42] [--force]
+    python -m pipelines.test_model [--out build/test-model] [--steps 150] [--seed 42] [--force]
 
 Trains the embedded tiny Llama directly with the model code (no KFP, no MLflow) on the default
 dataset and saves it where vLLM loads it. Cached: skipped when the directory exists and its

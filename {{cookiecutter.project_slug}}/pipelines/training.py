@@ -23,7 +23,7 @@ from pipelines.modeling import ModelBundle, TinyLlamaSpec, create_model, save_fo
 class TrainConfig:
     base_model: str = "embedded-tiny-llama"
     seed: int = 42
-    steps: int = 400
+    steps: int = 300
     batch_size: int = 32
     learning_rate: float = 3e-3
     warmup_steps: int = 20
@@ -186,7 +186,7 @@ def predict(bundle: ModelBundle, texts: list[str], batch_size: int = 64) -> list
 
 
 def evaluate(bundle: ModelBundle, records: list[dict]) -> dict[str, Any]:
-    """Held-out metrics: label accuracy, format validity, refusal rate on unsafe, per-label accuracy."""
+    """Held-out metrics: label and per-label accuracy, format validity, refusal rate on unsafe."""
     if not records:
         raise ValueError("the evaluation split is empty: nothing to evaluate on")
     started = time.perf_counter()
@@ -198,8 +198,11 @@ def evaluate(bundle: ModelBundle, records: list[dict]) -> dict[str, Any]:
         hits = [c for c, r in zip(correct, records, strict=True) if r["intent"] == label]
         if hits:
             per_label[label] = sum(hits) / len(hits)
-    unsafe = [task.is_refusal(a) for a, r in zip(answers, records, strict=True)
-              if r["intent"] == task.UNSAFE_LABEL]
+    unsafe = [
+        task.is_refusal(a)
+        for a, r in zip(answers, records, strict=True)
+        if r["intent"] == task.UNSAFE_LABEL
+    ]
     return {
         "accuracy": sum(correct) / len(correct),
         "format_validity": sum(valid) / len(valid),
@@ -215,6 +218,14 @@ def evaluate(bundle: ModelBundle, records: list[dict]) -> dict[str, Any]:
     }
 
 
+def tokenizer_corpus(train_records: list[dict]) -> list[str]:
+    """Texts the embedded tokenizer learns from. The fixed parts (system prompt, answers) are
+    repeated so they become whole-word tokens: shorter sequences, and every answer fits in
+    task.MAX_ANSWER_TOKENS."""
+    corpus = [r["text"] for r in train_records] + [task.SYSTEM_PROMPT] * 50
+    return corpus + [task.format_answer(label) for label in task.LABELS] * 50
+
+
 def train_model(
     records_by_split: dict[str, list[dict]],
     config: TrainConfig,
@@ -226,11 +237,8 @@ def train_model(
     train_records = records_by_split.get("train", [])
     if not train_records:
         raise ValueError("the training split is empty: nothing to train on")
-    # Repeated so the tokenizer learns whole words for the fixed parts: shorter sequences.
-    corpus = [r["text"] for r in train_records] + [task.SYSTEM_PROMPT] * 50
-    corpus += [task.format_answer(label) for label in task.LABELS] * 50
     seed_everything(config.seed, config.threads)
-    bundle = create_model(config.base_model, corpus, config.seed, spec)
+    bundle = create_model(config.base_model, tokenizer_corpus(train_records), config.seed, spec)
     metrics = train(bundle, train_records, config, log)
     validation = records_by_split.get("validation") or []
     if validation:

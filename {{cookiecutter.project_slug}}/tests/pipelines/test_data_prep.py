@@ -13,8 +13,11 @@ from tests.pipelines.conftest import write_jsonl
 def good_rows(n: int = 60) -> list[dict]:
     labels = task.LABELS
     return [
-        {"id": f"r{i}", "text": f"message number {i} about {labels[i % len(labels)]}",
-         "intent": labels[i % len(labels)]}
+        {
+            "id": f"r{i}",
+            "text": f"message number {i} about {labels[i % len(labels)]}",
+            "intent": labels[i % len(labels)],
+        }
         for i in range(n)
     ]
 
@@ -38,16 +41,25 @@ def test_a_good_file_is_split_by_content(tmp_path):
 @pytest.mark.parametrize(
     ("bad", "expected"),
     [
-        ({"id": "x", "text": "hello", "intent": "nope"}, ":3, field 'intent': unknown label 'nope'"),
+        (
+            {"id": "x", "text": "hello", "intent": "nope"},
+            ":3, field 'intent': unknown label 'nope'",
+        ),
         ({"id": "x", "text": "   ", "intent": "billing"}, ":3, field 'text': empty"),
         ({"id": "x", "intent": "billing"}, ":3, field 'text': missing"),
         ({"id": 7, "text": "hello", "intent": "billing"}, ":3, field 'id': expected str, got int"),
-        ({"id": "x", "text": "a" * 401, "intent": "billing"},
-         ":3, field 'text': 401 characters, at most 400"),
-        ({"id": "x", "text": "hello", "intent": "billing", "label": "y"},
-         ":3, field 'label': unknown field"),
-        ({"id": "x", "text": "hello", "intent": "billing", "meta": [1]},
-         ":3, field 'meta': expected object"),
+        (
+            {"id": "x", "text": "a" * 401, "intent": "billing"},
+            ":3, field 'text': 401 characters, at most 400",
+        ),
+        (
+            {"id": "x", "text": "hello", "intent": "billing", "label": "y"},
+            ":3, field 'label': unknown field",
+        ),
+        (
+            {"id": "x", "text": "hello", "intent": "billing", "meta": [1]},
+            ":3, field 'meta': expected object",
+        ),
         ("{not json", ":3: not valid JSON"),
         ("[1, 2]", ":3: expected a JSON object, got list"),
     ],
@@ -83,7 +95,7 @@ def test_all_problems_are_reported_at_once(tmp_path):
 
 
 def test_missing_file_empty_file_and_empty_split(tmp_path):
-    with pytest.raises(data_prep.DataError, match="dataset file not found: .*nope.jsonl"):
+    with pytest.raises(data_prep.DataError, match=r"dataset file not found: .*nope\.jsonl"):
         data_prep.prepare(str(tmp_path / "nope.jsonl"))
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(data_prep.DataError, match="no records"):
@@ -109,7 +121,7 @@ def test_a_split_directory_is_checked_for_leakage(tmp_path):
 
 def test_split_directory_needs_all_three_files(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", good_rows(5))
-    with pytest.raises(data_prep.DataError, match="validation.jsonl .*train/validation/test"):
+    with pytest.raises(data_prep.DataError, match=r"validation\.jsonl .*train/validation/test"):
         data_prep.prepare(str(tmp_path))
 
 

@@ -14,9 +14,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 def cli_args(tmp_path, *extra: str) -> list[str]:
     return [
-        "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}",
-        "--out", str(tmp_path / "train"),
-        "--pipeline-root", str(tmp_path / "runs"),
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}",
+        "--out",
+        str(tmp_path / "train"),
+        "--pipeline-root",
+        str(tmp_path / "runs"),
         *extra,
     ]
 

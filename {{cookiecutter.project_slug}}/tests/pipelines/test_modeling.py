@@ -76,7 +76,7 @@ def test_unknown_base_model_is_refused(ref, message):
 
 
 def test_directory_without_config_is_refused(tmp_path):
-    with pytest.raises(modeling.BaseModelError, match="has no config.json"):
+    with pytest.raises(modeling.BaseModelError, match=r"has no config\.json"):
         modeling.check_base_model(str(tmp_path))
 
 
@@ -101,3 +101,10 @@ def test_a_base_model_is_fine_tuned_with_lora_and_merged(tmp_path, tiny_model_di
     assert json.loads((out / "config.json").read_text())["hidden_size"] == base["hidden_size"]
     answers = predict(load_for_eval(out), ["where is my order"])
     assert len(answers) == 1 and isinstance(answers[0], str)
+
+
+def test_every_answer_fits_the_answer_token_budget(tiny_model_dir):
+    tokenizer = load_for_eval(tiny_model_dir).tokenizer
+    for label in task.LABELS:
+        ids = tokenizer(task.format_answer(label) + tokenizer.eos_token, add_special_tokens=False)
+        assert len(ids["input_ids"]) <= task.MAX_ANSWER_TOKENS, label

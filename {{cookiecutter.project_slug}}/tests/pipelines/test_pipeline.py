@@ -21,8 +21,16 @@ def test_compiled_spec_has_the_four_steps_and_parameters(tmp_path):
     assert tasks["train"]["cachingOptions"] == {"enableCache": True}
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert set(params) == {
-        "dataset_uri", "registry_name", "tracking_uri", "base_model", "seed", "train_steps",
-        "batch_size", "learning_rate", "min_eval_accuracy", "git_sha",
+        "dataset_uri",
+        "registry_name",
+        "tracking_uri",
+        "base_model",
+        "seed",
+        "train_steps",
+        "batch_size",
+        "learning_rate",
+        "min_eval_accuracy",
+        "git_sha",
     }
     assert params["base_model"]["defaultValue"] == "embedded-tiny-llama"
     assert params["seed"]["parameterType"] == "NUMBER_INTEGER"
@@ -41,9 +49,13 @@ def test_compiled_spec_has_the_four_steps_and_parameters(tmp_path):
 def test_register_step_applies_the_accuracy_gate(tmp_path, tiny_model_dir):
     card = {"sha256": "a" * 64, "source": "data.jsonl"}
     common = {
-        "model_dir": str(tiny_model_dir), "data_card": card, "params": {"steps": 1},
-        "lineage": {"git_sha": "abc", "pipeline_run": "r1"}, "registry_name": "gate-model",
-        "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "min_eval_accuracy": 0.5,
+        "model_dir": str(tiny_model_dir),
+        "data_card": card,
+        "params": {"steps": 1},
+        "lineage": {"git_sha": "abc", "pipeline_run": "r1"},
+        "registry_name": "gate-model",
+        "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "min_eval_accuracy": 0.5,
     }
     low = steps.register_step(
         evaluation={"accuracy": 0.2, "format_validity": 1.0, "refusal_rate": None}, **common

@@ -14,8 +14,13 @@ def tracking_uri(tmp_path):
 
 def register(model_dir, uri, passed=True, accuracy=0.9):
     return registry.register_model(
-        model_dir, "demo-model", {"accuracy": accuracy}, {"steps": 5},
-        {"git_sha": "abc123", "pipeline_run": "run-1", "dataset_sha256": "f" * 64}, passed, uri,
+        model_dir,
+        "demo-model",
+        {"accuracy": accuracy},
+        {"steps": 5},
+        {"git_sha": "abc123", "pipeline_run": "run-1", "dataset_sha256": "f" * 64},
+        passed,
+        uri,
     )
 
 
@@ -36,7 +41,11 @@ def test_first_passing_model_becomes_candidate_and_champion(tiny_model_dir, trac
     by_uri = registry.resolve_model("models:/demo-model@candidate", tracking_uri)
     assert by_uri.version == "2"
     rows = registry.list_models(tracking_uri, "demo-model")
-    assert [r["version"] for r in rows] == ["1", "2", "3"]
+    assert [(r["version"], r["aliases"]) for r in rows] == [
+        ("1", ["champion"]),
+        ("2", ["candidate"]),
+        ("3", []),
+    ]
 
 
 def test_a_directory_resolves_to_itself(tiny_model_dir, tmp_path):
@@ -46,7 +55,7 @@ def test_a_directory_resolves_to_itself(tiny_model_dir, tmp_path):
 
 
 def test_unknown_references_fail_clearly(tiny_model_dir, tracking_uri, tmp_path):
-    with pytest.raises(registry.RegistryError, match="no model registry at .*make train"):
+    with pytest.raises(registry.RegistryError, match=r"no model registry at .*make train"):
         registry.resolve_model("champion", f"sqlite:///{tmp_path / 'none.db'}", "demo-model")
     assert not (tmp_path / "none.db").exists(), "resolving must not create a registry"
     register(tiny_model_dir, tracking_uri, passed=False)

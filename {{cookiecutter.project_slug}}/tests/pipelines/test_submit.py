@@ -18,7 +18,7 @@ from common.project import load_project
 from pipelines.pipeline import compile_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = dt.datetime(2026, 7, 30, 3, 0, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 7, 30, 3, 0, 0, tzinfo=dt.UTC)
 needs_vertex = pytest.mark.skipif(
     not (ROOT / "pipelines" / "submit_vertex.py").exists(), reason="project uses a KFP endpoint"
 )
@@ -44,8 +44,10 @@ def test_vertex_job_arguments(spec, monkeypatch):
     slug, gcp_project = project.project.slug, project.gcp.project_id
     assert job["project"] == gcp_project and job["location"] == project.gcp.region
     assert job["job_id"] == f"{slug}-train-20260730-030000"
-    assert job["pipeline_root"].startswith(f"gs://{gcp_project}-") and "-stg-pipelines/runs" in job[
-        "pipeline_root"]
+    assert (
+        job["pipeline_root"].startswith(f"gs://{gcp_project}-")
+        and "-stg-pipelines/runs" in job["pipeline_root"]
+    )
     assert job["enable_caching"] is True
     values = job["parameter_values"]
     assert values["train_steps"] == 50 and values["registry_name"] == project.model.registry_name
@@ -76,7 +78,7 @@ def test_vertex_pipeline_job_is_built_without_a_network_call(spec, monkeypatch):
     assert resource.runtime_config.gcs_output_directory == arguments["job"]["pipeline_root"]
     assert resource.labels["trigger"] == "schedule"
     runtime = resource.runtime_config.parameter_values
-    assert runtime["train_steps"] == 400 and runtime["dataset_uri"].startswith("gs://")
+    assert runtime["train_steps"] == 300 and runtime["dataset_uri"].startswith("gs://")
     tasks = resource.pipeline_spec["root"]["dag"]["tasks"]
     assert set(tasks) == {"prepare", "train", "evaluate", "register"}
     # --no-cache turns caching off for every task, overriding the compiled setting.
@@ -102,8 +104,14 @@ def test_kfp_run_arguments(spec, monkeypatch):
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.kubeflow:5000")
     args = argparse.Namespace(
-        spec=spec, endpoint="https://kfp.example.com", seed=1, steps=10, dataset="gs://b/d.jsonl",
-        tracking_uri="", schedule="", no_cache=False,
+        spec=spec,
+        endpoint="https://kfp.example.com",
+        seed=1,
+        steps=10,
+        dataset="gs://b/d.jsonl",
+        tracking_uri="",
+        schedule="",
+        no_cache=False,
     )
     arguments = submit_kfp.run_arguments(args, now=NOW)
     assert arguments["host"] == "https://kfp.example.com"
@@ -115,14 +123,22 @@ def test_kfp_run_arguments(spec, monkeypatch):
         submit_kfp.run_arguments(args)
 
 
-@needs_vertex
-def test_make_pipeline_submit_picks_the_projects_orchestrator(tmp_path):
+def test_make_pipeline_submit_picks_the_projects_orchestrator():
+    vertex = (ROOT / "pipelines" / "submit_vertex.py").exists()
+    extra = "--stack prod" if vertex else "--dataset gs://bucket/data.jsonl"
     env = {**os.environ, "MLFLOW_TRACKING_URI": "https://mlflow.example.com"}
     result = subprocess.run(
-        ["make", "-s", "pipeline-submit", "SUBMIT_ARGS=--dry-run --stack prod"],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=300,
+        ["make", "-s", "pipeline-submit", f"SUBMIT_ARGS=--dry-run {extra}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout[result.stdout.index("{"):])
-    assert document["job"]["labels"]["stack"] == "prod"
+    document = json.loads(result.stdout[result.stdout.index("{") :])
+    if vertex:
+        assert document["job"]["labels"]["stack"] == "prod"
+    else:
+        assert document["host"] == load_project().training.kfp_endpoint
     assert (ROOT / "build" / "pipelines" / "training_pipeline.yaml").is_file()

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VENVS = Path(os.environ.get("VENVS", ROOT / ".venv"))
 TAG = f"rel{os.getpid()}"
 # Short steps: both servers measured together; enough requests for `min_requests_per_step`.
-LOAD_ARGS = "USERS=2 DURATION=10"
+LOAD_ARGS = "USERS=2 DURATION=20"
 
 
 def pipelines_python(code: str, env: dict[str, str]) -> str:
@@ -107,8 +107,15 @@ def champion(env) -> str:
 
 
 def gates_file(tmp: Path, steps: list[int], **load: float) -> Path:
+    """policies/gates.yaml with shorter steps, adjusted for this test machine (see below)."""
     gates = yaml.safe_load((ROOT / "policies" / "gates.yaml").read_text())
     gates["canary"]["steps"] = steps
+    # Four processes (two vLLM servers, two Locust runs) share two cores with the rest of the
+    # test suite, and identical models were measured up to 5x apart at p95: the relative check
+    # gets a wide margin here (its failure path is unit-tested). `make test-model` is smaller
+    # than the demo's model, so the absolute eval minimums are dropped; non-inferiority stays.
+    gates["canary"]["max_latency_ratio"] = 4.0
+    gates["eval"]["min_scores"] = {}
     gates["load"].update(load)
     path = tmp / f"gates-{len(list(tmp.glob('gates-*')))}.yaml"
     path.write_text(yaml.safe_dump(gates))
@@ -146,7 +153,8 @@ def test_canary_slower_than_the_slo_rolls_back(env, servers, tmp_path):
     result, decision = run_canary(env, servers, "1", "2", gates, tmp_path / "out")
     assert result.returncode == 1, result.stdout + result.stderr
     assert decision["verdict"] == "rolled_back"
-    assert "load.ttft_p95.slo" in decision["reason"], decision["reason"]
+    failed = [c["name"] for c in decision["steps"][0]["checks"] if not c["passed"]]
+    assert "load.ttft_p95.slo" in failed, decision["reason"]
     assert champion(env) == before
 
 
