@@ -53,7 +53,7 @@ def stamp(producer: str, **extra: Any) -> dict[str, Any]:
     return {
         "producer": producer,
         "git_sha": git_sha(),
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **extra,
     }
 

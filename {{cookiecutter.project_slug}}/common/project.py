@@ -6,7 +6,7 @@ environment (dev/staging/prod) live in infra/Pulumi.<stack>.yaml instead.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -73,6 +73,6 @@ class Project(_Strict):
     labels: Labels
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_project(path: Path = ROOT / "llmops.yaml") -> Project:
     return Project.model_validate(yaml.safe_load(path.read_text()))

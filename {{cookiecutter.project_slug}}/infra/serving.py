@@ -216,6 +216,7 @@ def _deployment(
                 "csi": {
                     "driver": "secrets-store-gke.csi.k8s.io",
                     "readOnly": True,
+                    # pragma: allowlist nextline secret (a resource name, not a secret)
                     "volumeAttributes": {"secretProviderClass": "model-hub-token"},
                 },
             },

@@ -6,6 +6,7 @@ refused with the field and the rule, before any gate runs.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import yaml
@@ -52,7 +53,7 @@ class CanaryGates(_Strict):
         steps = self.steps
         if not steps or steps[-1] != 100 or any(not 0 < s <= 100 for s in steps):
             raise ValueError(f"steps={steps}: weights in 1..100 ending at 100, e.g. [10, 50, 100]")
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError(f"steps={steps}: weights must strictly increase")
         return self
 

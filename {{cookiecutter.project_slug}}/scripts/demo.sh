@@ -27,6 +27,12 @@ for stage in "$@"; do
   printf '==> [%d/%d] %s %s in %.1f s\n' "$i" "$#" "$stage" "$outcome" "$seconds"
   [ $status -eq 0 ] || break
 done
+# A failed stage after `serve` must not leave local servers running.
+if [ $status -ne 0 ]; then
+  for state in build/serving/*.json; do
+    [ -f "$state" ] && make --no-print-directory serve-stop NAME="$(basename "$state" .json)" || true
+  done
+fi
 echo "" >> "$results"
 echo "]" >> "$results"
 mv "$results" build/demo/stages.json
