@@ -26,8 +26,10 @@ def bake(output_dir: Path, **answers: object) -> Path:
     return Path(result)
 
 
-def run_make(project: Path, *targets: str, timeout: int = 3600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VENVS": str(VENVS)}
+def run_make(
+    project: Path, *targets: str, timeout: int = 3600, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VENVS": str(VENVS), **(extra_env or {})}
     env.pop("PYTHONPATH", None)
     return subprocess.run(
         ["make", "--no-print-directory", *targets],

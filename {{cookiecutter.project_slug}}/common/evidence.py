@@ -62,6 +62,7 @@ def write_atomic(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.chmod(tmp, 0o644)  # evidence is for reading; mkstemp would leave it owner-only
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, path)

@@ -249,6 +249,9 @@ class ServingSettings(_Strict):
     canary_weight: int = Field(default=0, ge=0, le=100)
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(default=1, ge=1)
+    # Registry references each track serves; `make canary BACKEND=gke` sets them per release.
+    stable_model: str = Field(default="champion", min_length=1)
+    canary_model: str = Field(default="candidate", min_length=1)
 
     @field_validator("namespace", "service_account")
     @classmethod

@@ -118,6 +118,8 @@ def build(cfg: StackConfig) -> Platform:
             canary_weight=cfg.serving.canary_weight,
             min_replicas=cfg.serving.min_replicas,
             max_replicas=cfg.serving.max_replicas,
+            stable_model=cfg.serving.stable_model,
+            canary_model=cfg.serving.canary_model,
             labels=cfg.cost_labels(),
         ),
         opts=pulumi.ResourceOptions.merge(

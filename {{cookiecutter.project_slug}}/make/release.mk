@@ -20,7 +20,7 @@ CANDIDATE_STEPS ?= 600
 # Pull requests: the base branch checked out beside the head (actions/checkout path: .base).
 BASE_DIR ?= .base
 
-.PHONY: canary registry-promote report test-release release-publish ci-notice train-candidate \
+.PHONY: canary demo-canary registry-promote report test-release release-publish ci-notice train-candidate \
 	eval-base plan-base smoke bench-demo
 
 canary: ## Canary stable vs candidate, step by step; promote or roll back (BACKEND=local|gke STACK= CANDIDATE=)
@@ -34,6 +34,12 @@ registry-promote: ## Move the MLflow `champion` alias to a model version: make r
 	@test -n "$(VERSION)" || { echo "ERROR: VERSION= is required (a registered model version)" >&2; exit 2; }
 	@$(call venv,pipelines)
 	@$(call py,pipelines) -m release.registry promote "$(VERSION)"
+
+demo-canary: ## The demo's canary stage: a verdict either way (promoted or rolled back); fails only if it could not decide
+	@rm -f build/canary/decision.json; rc=0; $(MAKE) canary || rc=$$?; \
+	test -f build/canary/decision.json || { echo "ERROR: the canary wrote no decision (exit $$rc)" >&2; exit 2; }; \
+	verdict=$$(sed -n 's/.*"verdict": *"\([a-z_]*\)".*/\1/p' build/canary/decision.json | head -1); \
+	echo "==> canary verdict: $${verdict:-unknown} (build/canary/decision.md)"
 
 train-candidate: ## Train a second model version for the canary: make train SEED=$(CANDIDATE_SEED) TRAIN_STEPS=$(CANDIDATE_STEPS)
 	@$(MAKE) train SEED=$(CANDIDATE_SEED) TRAIN_STEPS=$(CANDIDATE_STEPS)
