@@ -3,7 +3,9 @@
 A re-run of the same model on the same prompt and cases reads its answers from here, so it is
 fast and gives byte-identical results (the recorded latency included). Anything that could
 change an answer is in the key; the endpoint URL is not, since the same model version served
-elsewhere answers the same.
+elsewhere answers the same. The model's root (the path the server loaded it from, in
+/v1/models) is in the key too: a registry that is recreated numbers its versions from 1 again,
+and version 2 of a new registry must not read version 2 of the old one's answers.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from common.evidence import BUILD, sha256_text, write_atomic
 
 CACHE_DIR = BUILD / "eval-cache"
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 
 def cache_key(
@@ -25,11 +27,13 @@ def cache_key(
     case_id: str,
     case_sha256: str,
     decoding: dict[str, Any],
+    model_root: str = "",
 ) -> str:
     identity = {
         "v": KEY_VERSION,
         "model": served_model_name,
         "model_version": model_version,
+        "model_root": model_root,
         "prompt": prompt_sha256,
         "case": case_id,
         "case_sha256": case_sha256,

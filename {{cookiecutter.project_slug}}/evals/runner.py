@@ -86,6 +86,7 @@ def generate(
                 f"{dataset.name}/{case.id}",
                 case.input_sha256,
                 decoding,
+                target.model_root,
             ),
         )
         for dataset in suite.datasets

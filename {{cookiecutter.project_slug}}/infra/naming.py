@@ -13,11 +13,6 @@ def fit(prefix: str, suffix: str, limit: int) -> str:
     return f"{prefix[:room].rstrip('-')}-{suffix}"
 
 
-def account_id(slug: str, environment: str, role: str) -> str:
-    """A service account id: 6-30 chars, e.g. `llm-service-dev-serving`."""
-    return fit(f"{slug}-{ENV_SHORT[environment]}", role, 30)
-
-
 def bucket_name(project_id: str, slug: str, environment: str, purpose: str) -> str:
     """Globally unique bucket name (<= 63 chars): project id, slug, environment, purpose."""
     return fit(f"{project_id}-{slug}", f"{ENV_SHORT[environment]}-{purpose}", 63)

@@ -153,4 +153,6 @@ def export(platform: Platform) -> None:
         pulumi.export(f"{name}_service_account", account.email)
     if platform.vertex is not None:
         pulumi.export("pipeline_root", platform.vertex.pipeline_root_uri)
+    for track, url in platform.serving.endpoints.items():
+        pulumi.export(f"serving_{track}_endpoint", url)
     pulumi.export("kubeconfig", platform.cluster.kubeconfig)

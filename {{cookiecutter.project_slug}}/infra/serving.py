@@ -658,7 +658,14 @@ class ServingOnGke(pulumi.ComponentResource):
             )
             for alert, (query, advice) in alert_rules(spec, args.namespace).items()
         ]
-        self.endpoint_service = f"{track_name('stable')}.{args.namespace}.svc"
+        # In-cluster URLs of each track's Service: what the canary gate measures, side by side
+        # (stack outputs serving_<track>_endpoint; reachable from a runner inside the cluster or
+        # through `kubectl port-forward`).
+        self.endpoints = {
+            track: f"http://{track_name(track)}.{args.namespace}.svc.cluster.local:"
+            f"{spec.gke.port}/v1"
+            for track in TRACKS
+        }
         self.register_outputs(
             {
                 "namespace": args.namespace,

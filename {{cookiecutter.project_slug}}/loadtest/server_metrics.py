@@ -89,6 +89,20 @@ def quantile(hist: dict[str, Any], q: float) -> float | None:
     return lower_bound
 
 
+def quantile_bucket(hist: dict[str, Any], q: float) -> tuple[float, float] | None:
+    """The bounds (seconds) of the bucket holding quantile q: all a histogram can say of it."""
+    buckets = sorted(hist["buckets"].items())
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower_bound = 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            return lower_bound, bound
+        lower_bound = bound
+    return lower_bound, math.inf
+
+
 def metrics_url(endpoint: str) -> str:
     """`http://host:port/v1` -> `http://host:port/metrics` (vLLM serves both on one port)."""
     base = endpoint.rstrip("/")
@@ -121,6 +135,7 @@ def server_view(before: list | None, after: list | None, model: str | None) -> d
             "mean": 1000 * ttft["sum"] / ttft["count"],
             "p50": _ms(quantile(ttft, 0.50)),
             "p95": _ms(quantile(ttft, 0.95)),
+            "p50_bucket": [_ms(b) for b in quantile_bucket(ttft, 0.50) or ()],
         },
         # JSON keys: the bucket bounds as Prometheus writes them ("0.02", "+Inf").
         "ttft_buckets": {

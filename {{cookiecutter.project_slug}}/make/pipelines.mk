@@ -6,6 +6,7 @@ SEED ?= 42
 TRAIN_STEPS ?= 300
 DATASET ?= pipelines/data/intents.jsonl
 BASE_MODEL ?=
+LEARNING_RATE ?=
 REF ?= champion
 # make pipeline-submit: extra flags for the submitter (e.g. --schedule "0 3 * * 1" --no-wait).
 SUBMIT_ARGS ?=
@@ -16,10 +17,11 @@ ORCHESTRATOR = $(shell sed -n 's/^ *orchestrator: *"\{0,1\}\([a-z-]*\)"\{0,1\}.*
 
 .PHONY: train test-model pipeline-compile pipeline-submit models test-pipelines bench-train
 
-train: ## Run the training pipeline locally (KFP local runner) and register the model: [SEED=] [TRAIN_STEPS=] [DATASET=] [BASE_MODEL=]
+train: ## Run the training pipeline locally (KFP local runner) and register the model: [SEED=] [TRAIN_STEPS=] [DATASET=] [BASE_MODEL=] [LEARNING_RATE=]
 	@$(call venv,pipelines)
 	@$(call py,pipelines) -m pipelines.run_local --seed $(SEED) --steps $(TRAIN_STEPS) \
-		--dataset "$(DATASET)" $(if $(BASE_MODEL),--base-model "$(BASE_MODEL)")
+		--dataset "$(DATASET)" $(if $(BASE_MODEL),--base-model "$(BASE_MODEL)") \
+		$(if $(LEARNING_RATE),--learning-rate "$(LEARNING_RATE)")
 
 test-model: ## Train the small model other components' e2e tests serve, into build/test-model/ (cached)
 	@$(call venv,pipelines)

@@ -14,9 +14,13 @@ CANARY_FLAGS ?=
 STABLE_ENDPOINT ?=
 CANARY_ENDPOINT ?=
 TAG ?=
-# The demo's second training run: a different seed and more steps, registered as `candidate`.
+# The demo's second model version: training continues from the champion (LoRA) on version 2
+# of the data (pipelines/data/README.md), as a team fine-tunes on what the first model missed.
+CANDIDATE_FROM ?= champion
+CANDIDATE_DATASET ?= pipelines/data/intents-v2.jsonl
 CANDIDATE_SEED ?= 7
 CANDIDATE_STEPS ?= 600
+CANDIDATE_LR ?= 0.001
 # Pull requests: the base branch checked out beside the head (actions/checkout path: .base).
 BASE_DIR ?= .base
 
@@ -35,14 +39,18 @@ registry-promote: ## Move the MLflow `champion` alias to a model version: make r
 	@$(call venv,pipelines)
 	@$(call py,pipelines) -m release.registry promote "$(VERSION)"
 
+# The demo's steps soak 15 s per side (a real release soaks minutes: CANARY_LOAD_ARGS).
+DEMO_CANARY_LOAD_ARGS ?= DURATION=15
 demo-canary: ## The demo's canary stage: a verdict either way (promoted or rolled back); fails only if it could not decide
-	@rm -f build/canary/decision.json; rc=0; $(MAKE) canary || rc=$$?; \
+	@rm -f build/canary/decision.json; rc=0; \
+	$(MAKE) canary CANARY_LOAD_ARGS="$(or $(CANARY_LOAD_ARGS),$(DEMO_CANARY_LOAD_ARGS))" || rc=$$?; \
 	test -f build/canary/decision.json || { echo "ERROR: the canary wrote no decision (exit $$rc)" >&2; exit 2; }; \
 	verdict=$$(sed -n 's/.*"verdict": *"\([a-z_]*\)".*/\1/p' build/canary/decision.json | head -1); \
 	echo "==> canary verdict: $${verdict:-unknown} (build/canary/decision.md)"
 
-train-candidate: ## Train a second model version for the canary: make train SEED=$(CANDIDATE_SEED) TRAIN_STEPS=$(CANDIDATE_STEPS)
-	@$(MAKE) train SEED=$(CANDIDATE_SEED) TRAIN_STEPS=$(CANDIDATE_STEPS)
+train-candidate: ## Train the canary's model: continue from CANDIDATE_FROM (champion) on CANDIDATE_DATASET (data v2)
+	@$(MAKE) train BASE_MODEL=$(CANDIDATE_FROM) DATASET=$(CANDIDATE_DATASET) SEED=$(CANDIDATE_SEED) \
+		TRAIN_STEPS=$(CANDIDATE_STEPS) LEARNING_RATE=$(CANDIDATE_LR)
 
 # The base checkout runs its own targets in its own environments (.base/.venv), so a pull
 # request that changes a lock file never mixes the two.

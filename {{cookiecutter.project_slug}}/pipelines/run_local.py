@@ -2,6 +2,10 @@
 
     python -m pipelines.run_local [--seed 42] [--steps 300] [--dataset PATH] [--base-model REF]
 
+`--base-model` may also name a model in this project's registry (`champion`, `candidate`, a
+version number or `models:/NAME@ALIAS`): training then continues from that model's weights (with
+LoRA, as for any base model), which is how the demo trains a second version to canary.
+
 The same pipeline definition Vertex AI runs (pipelines/pipeline.py), executed here by
 `kfp.local.SubprocessRunner` in this environment. The registry is MLflow on SQLite under
 build/mlflow. Prints where the model is, its version and its metrics; writes the evidence to
@@ -23,7 +27,13 @@ from common.project import load_project
 from pipelines import data_prep
 from pipelines.generate_dataset import DEFAULT_OUT as DEFAULT_DATASET
 from pipelines.modeling import EMBEDDED_MODEL, BaseModelError, check_base_model
-from pipelines.registry import default_tracking_uri, resolve_model
+from pipelines.registry import (
+    CANDIDATE,
+    CHAMPION,
+    RegistryError,
+    default_tracking_uri,
+    resolve_model,
+)
 from policies.gates import load_gates
 
 OUT_DIR = BUILD / "train"
@@ -48,6 +58,15 @@ def run_pipeline(arguments: dict, pipeline_root: Path = PIPELINE_ROOT) -> dict:
     )
     task = training_pipeline(**arguments)
     return json.loads(task.output)
+
+
+def resolve_base_model(ref: str, tracking_uri: str) -> str:
+    """A registry reference becomes that model's directory; any other reference is unchanged."""
+    if ref in (CHAMPION, CANDIDATE) or ref.isdigit() or ref.startswith("models:/"):
+        model = resolve_model(ref, tracking_uri)
+        print(f"==> continuing training from {model.name} version {model.version} ({ref})")
+        return str(model.path)
+    return ref
 
 
 def report_markdown(summary: dict) -> str:
@@ -91,11 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     # Fail fast, with the line and field, before any component starts.
     try:
         card = data_prep.prepare(args.dataset).card
+        args.base_model = resolve_base_model(args.base_model, args.tracking_uri)
         if args.base_model != EMBEDDED_MODEL:
             check_base_model(args.base_model)
         if args.steps < 1:
             raise ValueError(f"--steps={args.steps}: must be at least 1")
-    except (data_prep.DataError, BaseModelError, ValueError) as error:
+    except (data_prep.DataError, BaseModelError, RegistryError, ValueError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 2
     dataset_uri = str(Path(args.dataset).resolve()) if "://" not in args.dataset else args.dataset

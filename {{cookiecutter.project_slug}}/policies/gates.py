@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -45,6 +46,9 @@ class LoadGates(_Strict):
 class CanaryGates(_Strict):
     steps: list[int]
     max_latency_ratio: float = Field(ge=1)
+    # Per latency metric (ttft, itl): below this difference (ms) the relative check passes
+    # whatever the ratio: at p95 on small samples, a few ms on a fast endpoint is noise.
+    latency_noise_floor_ms: dict[Literal["ttft", "itl"], Annotated[float, Field(ge=0)]] = {}
     max_error_rate_delta: float = Field(ge=0, le=1)
     min_requests_per_step: int = Field(ge=1)
 

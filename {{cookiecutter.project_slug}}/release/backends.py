@@ -1,9 +1,11 @@
 """Where a canary runs: one interface, two backends.
 
 - `local`: two vLLM servers on this machine (`make serve NAME=stable|canary`). There is no
-  router locally, so at every step the gate measures both servers at the same time with the
-  same eval set and load profile (both see the same CPU), and the weight is recorded as what GKE
-  would route. Promotion moves the MLflow `champion` alias to the canary's model version.
+  router locally, so at every step the gate measures both servers with the same eval set and
+  load profile, one after the other: two CPU servers measured at once fight over the same cores
+  and their latencies say more about the contention than about the models. The weight is
+  recorded as what GKE would route. Promotion moves the MLflow `champion` alias to the canary's
+  model version.
 - `gke`: the weighted HTTPRoute in the Pulumi stack. A step is
   `pulumi config set serving.canary_weight N` + `pulumi up`; the gate measures the stable and
   canary Services; promotion points stable at the new model and sets the weight back to 0.
@@ -100,23 +102,31 @@ def measure_with_make(
     weight: int,
     load_args: list[str],
     eval_args: list[str],
+    concurrent: bool = True,
 ) -> StepEvidence:
     """Eval and load both sides with the project's own targets, into a fresh directory per step.
 
-    The directory is wiped first, so evidence from an earlier step or run can never be re-used.
-    `make load` exits 1 on an SLO breach but still writes its summary: the gate reads the
-    summary; a summary that is missing is what counts as no evidence.
+    `concurrent` measures the two sides at the same time (separate hardware: GKE); otherwise
+    one after the other, in an order that alternates between eval and load so neither side
+    always goes first on a drifting machine. The directory is wiped first, so evidence from an
+    earlier step or run can never be re-used. `make load` exits 1 on an SLO breach but still
+    writes its summary: the gate reads the summary; a summary that is missing is what counts as
+    no evidence.
     """
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     problems: list[str] = []
-    for kind, extra in (("eval", eval_args), ("load", load_args)):
-        sides = list(endpoints)
+    for order, (kind, extra) in enumerate((("eval", eval_args), ("load", load_args))):
+        sides = list(endpoints) if order % 2 == 0 else list(reversed(endpoints))
         commands = [
             ["make", kind, f"ENDPOINT={endpoints[s]}", f"OUT={out / s / kind}", *extra]
             for s in sides
         ]
-        for side, code in zip(sides, runner.run_parallel(commands), strict=True):
+        if concurrent:
+            codes = runner.run_parallel(commands)
+        else:
+            codes = [runner.run(command, check=False) for command in commands]
+        for side, code in zip(sides, codes, strict=True):
             if code and _read(out / side / kind / "summary.json") is None:
                 problems.append(
                     f"`make {kind}` against {side} failed (exit {code}) and wrote no "
@@ -216,7 +226,7 @@ class LocalBackend:
             )
         endpoints = {side: info["endpoint"] for side, info in servers.items()}
         evidence = measure_with_make(
-            self.runner, endpoints, out, weight, self.load_args, self.eval_args
+            self.runner, endpoints, out, weight, self.load_args, self.eval_args, concurrent=False
         )
         died = [side for side in ("stable", "canary") if self._server(side) is None]
         if died:
@@ -281,8 +291,8 @@ class GkeBackend:
     eval_args: list[str] = field(default_factory=list)
     name: str = "gke"
     # Endpoints the gate measures; empty ones are read from the stack outputs
-    # `serving_stable_endpoint` / `serving_canary_endpoint`. The runner must reach them (the
-    # route is internal: a self-hosted runner in the VPC, or a tunnel).
+    # `serving_stable_endpoint` / `serving_canary_endpoint` (in-cluster Service URLs: the
+    # runner must be in the cluster, or these are set to a tunnel's URLs).
     endpoints: dict[str, str] = field(default_factory=dict)
 
     def _pulumi(self, *args: str) -> list[str]:

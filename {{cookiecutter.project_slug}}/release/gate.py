@@ -244,7 +244,7 @@ def _min_score(metric: str, score: float | None, gates: Gates) -> list[Check]:
     ]
 
 
-def _latency_checks(metric: str, slo: float, ev: StepEvidence, ratio: float) -> list[Check]:
+def _latency_checks(metric: str, slo: float, ev: StepEvidence, gates: Gates) -> list[Check]:
     canary = latency_p95_ms(ev.canary_load or {}, metric)
     stable = latency_p95_ms(ev.stable_load or {}, metric)
     if canary is None or stable is None:
@@ -255,6 +255,9 @@ def _latency_checks(metric: str, slo: float, ev: StepEvidence, ratio: float) -> 
             )
         ]
     relative = canary / stable if stable > 0 else float("inf")
+    ratio = gates.canary.max_latency_ratio
+    floor = gates.canary.latency_noise_floor_ms.get(metric, 0.0)
+    slower_by = canary - stable
     return [
         Check(
             f"load.{metric}_p95.slo",
@@ -265,8 +268,9 @@ def _latency_checks(metric: str, slo: float, ev: StepEvidence, ratio: float) -> 
         ),
         Check(
             f"load.{metric}_p95.vs_stable",
-            relative <= ratio,
-            f"canary/stable {relative:.2f} ({canary:.1f} / {stable:.1f} ms, max {ratio})",
+            relative <= ratio or slower_by <= floor,
+            f"canary/stable {relative:.2f} ({canary:.1f} / {stable:.1f} ms, max {ratio}"
+            + (f", or slower by at most {floor:g} ms)" if floor else ")"),
             round(relative, 3),
             ratio,
         ),
@@ -295,8 +299,8 @@ def _load_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
             )
         )
     load = gates.load
-    checks += _latency_checks("ttft", load.ttft_p95_ms, ev, gates.canary.max_latency_ratio)
-    checks += _latency_checks("itl", load.itl_p95_ms, ev, gates.canary.max_latency_ratio)
+    checks += _latency_checks("ttft", load.ttft_p95_ms, ev, gates)
+    checks += _latency_checks("itl", load.itl_p95_ms, ev, gates)
     canary_err, stable_err = error_rate_of(ev.canary_load), error_rate_of(ev.stable_load)
     if canary_err is None or stable_err is None:
         checks.append(Check("load.error_rate", False, "error rate missing from a load summary"))

@@ -149,10 +149,11 @@ def test_project_gates_load():
 
 
 def test_cache_key_covers_every_input(tmp_path):
-    parts = ("m", "1", "p" * 64, "regular/a", "c" * 64, {"temperature": 0.0, "seed": 1})
+    parts = ("m", "1", "p" * 64, "regular/a", "c" * 64, {"temperature": 0.0, "seed": 1}, "/r1")
     key = cache_key(*parts)
     assert key == cache_key(*parts)
-    for index, other in enumerate(("m2", "2", "q" * 64, "regular/b", "d" * 64, {"seed": 2})):
+    others = ("m2", "2", "q" * 64, "regular/b", "d" * 64, {"seed": 2}, "/r2")
+    for index, other in enumerate(others):
         changed = list(parts)
         changed[index] = other
         assert cache_key(*changed) != key, index

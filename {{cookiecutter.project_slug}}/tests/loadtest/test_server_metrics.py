@@ -45,6 +45,7 @@ def test_server_view_takes_the_delta_of_the_run() -> None:
     assert json.loads(json.dumps(view, sort_keys=True))["ttft_buckets"]["+Inf"] == 8
     # Delta buckets: 0.01 -> 0, 0.02 -> 4, 0.04 -> 8: the median sits at the 0.02 bound.
     assert view["ttft_ms"]["p50"] == pytest.approx(20.0)
+    assert view["ttft_ms"]["p50_bucket"] == [pytest.approx(10.0), pytest.approx(20.0)]
 
 
 def test_quantile_interpolates_inside_a_bucket_and_caps_at_inf() -> None:
@@ -52,6 +53,14 @@ def test_quantile_interpolates_inside_a_bucket_and_caps_at_inf() -> None:
     assert sm.quantile(hist, 0.5) == pytest.approx(0.15)
     tail = {"buckets": {0.1: 1.0, float("inf"): 10.0}, "sum": 0, "count": 10}
     assert sm.quantile(tail, 0.99) == pytest.approx(0.1)
+
+
+def test_quantile_bucket_is_what_the_histogram_can_say() -> None:
+    hist = {"buckets": {0.1: 0.0, 0.2: 10.0, float("inf"): 10.0}, "sum": 0, "count": 10}
+    assert sm.quantile_bucket(hist, 0.5) == (0.1, 0.2)
+    tail = {"buckets": {0.1: 1.0, float("inf"): 10.0}, "sum": 0, "count": 10}
+    assert sm.quantile_bucket(tail, 0.99) == (0.1, float("inf"))
+    assert sm.quantile_bucket({"buckets": {}, "sum": 0, "count": 0}, 0.5) is None
 
 
 def test_unavailable_metrics_and_cross_check() -> None:

@@ -50,6 +50,7 @@ def test_local_pipeline_run_registers_a_servable_model(tmp_path, capsys):
     [
         (["--base-model", "nonexistent-org/nonexistent-model-xyz"], "cannot be loaded"),
         (["--base-model", "no such model"], "unknown base model"),
+        (["--base-model", "champion"], "no model registry at"),
         (["--dataset", "missing.jsonl"], "dataset file not found: missing.jsonl"),
     ],
 )

@@ -107,3 +107,17 @@ def test_failure_after_the_version_was_created_rolls_it_back(
     rows = registry.list_models(tracking_uri, "demo-model")
     assert [r["version"] for r in rows] == ["1"]
     assert registry.resolve_model("candidate", tracking_uri, "demo-model").version == "1"
+
+
+def test_a_registered_model_is_a_base_model_to_continue_training_from(tiny_model_dir, tracking_uri):
+    from pipelines.run_local import resolve_base_model
+
+    name = registry.default_registry_name()  # what `make train` registers under
+    registry.register_model(tiny_model_dir, name, {"accuracy": 0.9}, {}, {}, True, tracking_uri)
+    champion = registry.resolve_model("champion", tracking_uri)
+    assert resolve_base_model("champion", tracking_uri) == str(champion.path)
+    assert resolve_base_model("1", tracking_uri) == str(champion.path)
+    for other in ("embedded-tiny-llama", "org/model", "gs://bucket/model"):
+        assert resolve_base_model(other, tracking_uri) == other
+    with pytest.raises(registry.RegistryError, match="has no version '7'"):
+        resolve_base_model("7", tracking_uri)

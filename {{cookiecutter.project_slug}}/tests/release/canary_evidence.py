@@ -17,7 +17,7 @@ def load_summary(ttft=120.0, itl=20.0, requests=40, error_rate=0.0, truncation_r
     }
 
 
-def compare(delta=0.02, ci_low=-0.01, head=0.9, cases=40) -> dict[str, Any]:
+def compare(delta=0.02, ci_low=-0.01, head=0.9, cases=333) -> dict[str, Any]:
     """The shape `make eval-compare` writes (compare.json)."""
     return {
         "comparison": {

@@ -145,6 +145,34 @@ def test_measure_with_make_runs_both_sides_and_reads_only_fresh_evidence(tmp_pat
     ] in runner.commands
 
 
+class BatchRecorder(Runner):
+    """A dry runner that remembers which commands were started together."""
+
+    def __init__(self, tmp_path):
+        super().__init__(log=tmp_path / "log", cwd=tmp_path, dry_run=True)
+        self.batches: list[list[str]] = []
+
+    def run_parallel(self, commands, check=False):
+        self.batches.append([f"{c[1]}:{c[2].split('//')[1][0]}" for c in commands])
+        return super().run_parallel(commands, check)
+
+
+@pytest.mark.parametrize(
+    ("concurrent", "batches"),
+    [
+        (True, [["eval:s", "eval:c"], ["load:c", "load:s"]]),
+        # Local: one at a time (two CPU servers measured at once measure the contention), and
+        # the side that goes first alternates between eval and load.
+        (False, [["eval:s"], ["eval:c"], ["load:c"], ["load:s"]]),
+    ],
+)
+def test_sides_are_measured_together_or_one_after_the_other(tmp_path, concurrent, batches):
+    runner = BatchRecorder(tmp_path)
+    endpoints = {"stable": "http://s/v1", "canary": "http://c/v1"}
+    measure_with_make(runner, endpoints, tmp_path / "step", 10, [], [], concurrent=concurrent)
+    assert runner.batches == batches
+
+
 def test_a_failing_command_without_a_summary_is_a_stated_problem(tmp_path):
     runner = Runner(log=tmp_path / "log", cwd=tmp_path)
     evidence = measure_with_make(

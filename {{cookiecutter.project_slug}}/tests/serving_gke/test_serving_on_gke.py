@@ -326,3 +326,19 @@ def test_component_declares_dashboard_and_alerts():
         assert alert.inputs["documentation"]["content"]
     dashboard = next(r for r in recorded if r.type == "gcp:monitoring/dashboard:Dashboard")
     assert json.loads(dashboard.inputs["dashboardJson"])["mosaicLayout"]["tiles"]
+
+
+def test_component_exports_each_tracks_endpoint_for_the_canary_gate():
+    """The stack outputs serving_<track>_endpoint that `make canary BACKEND=gke` measures."""
+    from infra.recording import record
+    from infra.serving import ServingOnGke
+
+    args = args_for("prod")
+    made: list[ServingOnGke] = []
+    record("llm", "dev", "my-project", lambda: made.append(ServingOnGke("serving", args)))
+    services = {o["metadata"]["name"]: o for o in render_objects(args) if o["kind"] == "Service"}
+    assert set(made[0].endpoints) == {"stable", "canary"}
+    for track, url in made[0].endpoints.items():
+        service = services[track_name(track)]
+        port = service["spec"]["ports"][0]["port"]
+        assert url == f"http://{track_name(track)}.{args.namespace}.svc.cluster.local:{port}/v1"
