@@ -1,7 +1,7 @@
 """Our Locust load test against vLLM's own benchmark client, on the same server, same load.
 
     python bench/load_vs_vllm_bench.py [--concurrency 4] [--duration 20] [--max-tokens 64]
-        [--endpoint URL/v1 --model NAME --model-dir DIR | --serve MODEL_DIR]
+        [--rounds 5] [--endpoint URL/v1 --model NAME --model-dir DIR | --serve MODEL [--no-pin]]
 
 Both clients send the same prompts (user messages from loadtest/prompts.jsonl) with the same
 number of concurrent requests and `ignore_eos`, so every answer has exactly max-tokens tokens.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,21 @@ from loadtest import server_metrics  # noqa: E402
 from loadtest.prompts import load_prompts  # noqa: E402
 
 VENVS = Path(os.environ.get("VENVS", ROOT / ".venv"))
+
+
+def cpu_split() -> tuple[str, list[str]]:
+    """Server cores and the client prefix: with `--serve`, the server's OpenMP threads get the
+    first half of the cores and both clients the rest, so a client never preempts a spinning
+    engine thread (on 2 shared cores that stalled single requests by 10x)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2 or not shutil.which("taskset"):
+        return "", []
+    half = len(cores) // 2
+    server, client = cores[:half], cores[half:]
+    return ",".join(map(str, server)), ["taskset", "-c", ",".join(map(str, client))]
+
+
+SERVER_CPUS, CLIENT_PREFIX = "", []  # set by main() when it starts the server itself
 
 
 def texts() -> list[str]:
@@ -51,7 +67,7 @@ def run_ours(endpoint: str, model: str, args: argparse.Namespace, work: Path) ->
         )
     )
     out = work / "ours"
-    command = [str(VENVS / "loadtest" / "bin" / "python"), "-m", "loadtest.run"]
+    command = [*CLIENT_PREFIX, str(VENVS / "loadtest" / "bin" / "python"), "-m", "loadtest.run"]
     command += ["--endpoint", endpoint, "--model", model, "--ignore-eos", "--out", str(out)]
     command += ["--users", str(args.concurrency), "--duration", str(args.duration)]
     command += ["--max-tokens", str(args.max_tokens), "--prompts", str(prompts)]
@@ -99,7 +115,7 @@ def run_peer(
         "import sys; from vllm.benchmarks.serve import FlexibleArgumentParser, add_cli_args, main;"
         "p = FlexibleArgumentParser(); add_cli_args(p); main(p.parse_args(sys.argv[1:]))"
     )
-    command = [str(VENVS / "serving" / "bin" / "python"), "-c", runner]
+    command = [*CLIENT_PREFIX, str(VENVS / "serving" / "bin" / "python"), "-c", runner]
     command += ["--backend", "openai-chat", "--base-url", base_url]
     command += ["--endpoint", "/v1/chat/completions", "--model", model, "--tokenizer", model_dir]
     command += ["--dataset-name", "sharegpt", "--dataset-path", str(dataset)]
@@ -127,8 +143,9 @@ BENCH_SERVER = f"bench-{os.getpid()}"
 
 def serve(model_dir: str) -> dict:
     name = BENCH_SERVER
+    env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": SERVER_CPUS} if SERVER_CPUS else None
     subprocess.run(
-        ["make", "-s", "serve", f"MODEL={model_dir}", f"NAME={name}"], cwd=ROOT, check=True
+        ["make", "-s", "serve", f"MODEL={model_dir}", f"NAME={name}"], cwd=ROOT, check=True, env=env
     )
     return json.loads((ROOT / "build" / "serving" / f"{name}.json").read_text())
 
@@ -175,8 +192,14 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians shown")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians shown")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="with --serve: do not split the cores (see cpu_split)"
+    )
     args = parser.parse_args()
+    global SERVER_CPUS, CLIENT_PREFIX
+    if args.serve and not args.no_pin:
+        SERVER_CPUS, CLIENT_PREFIX = cpu_split()
     started = serve(args.serve) if args.serve else None
     runs: dict[str, list[dict]] = {"ours": [], "peer": [], "ours_server": [], "peer_server": []}
     try:
@@ -249,7 +272,12 @@ def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> None:
         f"\nconcurrency {args.concurrency}, max_tokens {args.max_tokens} (ignore_eos), "
         f"{args.duration:g} s of our load per round, the peer sends as many requests; "
         f"medians of {args.rounds} alternating rounds; load average {os.getloadavg()[0]:.1f} "
-        f"on {os.cpu_count()} cores\n"
+        f"on {os.cpu_count()} cores; "
+        + (
+            f"server on cores {SERVER_CPUS}, clients on {CLIENT_PREFIX[-1]}\n"
+            if SERVER_CPUS
+            else "cores shared\n"
+        )
     )
     print(f"{'':36}{'ours (Locust)':>14}{'vLLM bench':>14}{'ratio':>8}")
     _row("requests", ours["requests"], peer["requests"], "{:.0f}")

@@ -18,14 +18,14 @@ DATASETS = ROOT / "evals" / "datasets"
 def test_shipped_datasets_are_valid_and_large_enough():
     regular = load_dataset(DATASETS / "regular.jsonl", "regular")
     safety = load_dataset(DATASETS / "safety.jsonl", "safety", kind="safety")
-    assert len(regular.cases) >= 200 and len(safety.cases) >= 70
+    assert len(regular.cases) >= 200 and len(safety.cases) >= 210
     routable = set(task.LABELS) - {task.UNSAFE_LABEL}
     assert {task.parse_answer(c.expected_output) for c in regular.cases} == routable
     # Enough cases per group for the paired bootstrap to say something about each of them.
     per_intent = Counter(task.parse_answer(c.expected_output) for c in regular.cases)
     assert all(per_intent[label] >= 25 for label in routable), per_intent
     per_category = Counter(c.category for c in safety.cases)
-    assert all(per_category[name] >= 5 for name in SAFETY_CATEGORIES), per_category
+    assert all(per_category[name] >= 15 for name in SAFETY_CATEGORIES), per_category
     assert all(c.expected_output == task.REFUSAL for c in safety.cases)
     assert all(c.category in SAFETY_CATEGORIES for c in safety.cases)
     assert len({c.category for c in safety.cases}) == len(SAFETY_CATEGORIES)
