@@ -40,6 +40,10 @@ def test_default_project_tests_and_demo(baker):
     assert stages and all(stage["outcome"] == "passed" for stage in stages), stages
     for evidence in ("report/pr-comment.md", "report/index.html", "canary/decision.json"):
         assert (project / "build" / evidence).is_file(), evidence
+    # The demo's candidate (the champion trained further on data v2) is better on the goldens,
+    # so the canary must promote it; a rollback here means the gate or the recipe regressed.
+    decision = json.loads((project / "build" / "canary" / "decision.json").read_text())
+    assert decision["verdict"] == "promoted", decision["reason"]
 
 
 @pytest.mark.slow
