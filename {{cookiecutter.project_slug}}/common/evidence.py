@@ -22,7 +22,8 @@ BUILD = ROOT / "build"
 
 
 def git_sha(root: Path = ROOT) -> str:
-    """The commit being evaluated; `GITHUB_SHA` wins in CI, 'unknown' outside a repository."""
+    """The commit being evaluated; `GITHUB_SHA` wins in CI. 'uncommitted' in a repository with
+    no commit yet (a freshly generated project), 'unknown' outside a repository."""
     if os.environ.get("GITHUB_SHA"):
         return os.environ["GITHUB_SHA"]
     result = subprocess.run(
@@ -30,7 +31,10 @@ def git_sha(root: Path = ROOT) -> str:
     )
     sha = result.stdout.strip()
     if result.returncode != 0 or not sha:
-        return "unknown"
+        inside = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--git-dir"], capture_output=True, text=True
+        )
+        return "uncommitted" if inside.returncode == 0 else "unknown"
     dirty = subprocess.run(
         ["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True
     ).stdout.strip()

@@ -65,3 +65,16 @@ def test_read_json_says_what_is_missing_or_broken(tmp_path: Path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="is not valid JSON"):
         read_json(bad, "eval summary")
+
+
+def test_git_sha_says_uncommitted_or_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import subprocess
+
+    from common.evidence import git_sha
+
+    monkeypatch.delenv("GITHUB_SHA", raising=False)
+    assert git_sha(tmp_path) == "unknown"  # not a repository
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    assert git_sha(tmp_path) == "uncommitted"  # a new project before its first commit
+    monkeypatch.setenv("GITHUB_SHA", "abc123")
+    assert git_sha(tmp_path) == "abc123"
