@@ -36,8 +36,10 @@ def cpu_split() -> tuple[str, list[str]]:
     """Server cores and the client prefix: with `--serve`, the server's OpenMP threads get the
     first half of the cores and both clients the rest, so a client never preempts a spinning
     engine thread (on 2 shared cores that stalled single requests by 10x)."""
+    if not hasattr(os, "sched_getaffinity") or not shutil.which("taskset"):  # Linux only
+        return "", []
     cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2 or not shutil.which("taskset"):
+    if len(cores) < 2:
         return "", []
     half = len(cores) // 2
     server, client = cores[:half], cores[half:]

@@ -44,8 +44,7 @@ def runs(vllm_server, tmp_path_factory) -> dict:
 def test_trained_model_scores_clearly_above_chance(runs):
     first = runs["summaries"]["first"]
     metrics = first["metrics"]
-    # The goldens are phrased unlike the training data: the small test model scores about 0.33.
-    assert metrics["label_accuracy"]["mean"] >= 2.5 * CHANCE, metrics
+    assert metrics["label_accuracy"]["mean"] >= 3 * CHANCE, metrics
     assert metrics["refusal"]["mean"] >= 3 * CHANCE, metrics
     assert metrics["format_validity"]["mean"] >= 0.9, metrics
     assert runs["codes"]["first"] == (0 if first["gate"]["passed"] else 1)
