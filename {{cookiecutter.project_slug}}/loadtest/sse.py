@@ -4,12 +4,17 @@ Pure code, no I/O: the locustfile feeds the raw bytes it receives, each with its
 and gets one `StreamResult`. Network chunks do not respect event boundaries (a line can be split
 across chunks, one chunk can hold several events), so bytes are buffered until a full line.
 
-Definitions (the same as vLLM's own benchmark client, so the two can be compared):
-- TTFT: request sent -> first chunk that carries generated text.
-- inter-token latency (ITL): gaps between consecutive chunks that carry generated text.
+Definitions (as vLLM's own benchmark client and the server's histograms, so they compare):
+- token chunk: a chunk whose delta carries a generated token, i.e. has a `content` (or
+  reasoning / tool-call) field, even an empty one. vLLM streams one chunk per token, and a token
+  with no visible text (a special token, half of a multi-byte character) arrives as
+  `"content": ""`: skipping those stretched ITL over two tokens. Not tokens: the role
+  announcement (`{"role": "assistant", "content": ""}`) and a final chunk with an empty delta.
+- TTFT: request sent -> first token chunk.
+- inter-token latency (ITL): gaps between consecutive token chunks.
 - end-to-end: request sent -> end of the stream.
 - output tokens: `usage.completion_tokens` of the final usage chunk (requested with
-  `stream_options.include_usage`), else the number of text-carrying chunks.
+  `stream_options.include_usage`), else the number of token chunks.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ class StreamResult:
     itl_s: list[float]
     e2e_s: float
     output_tokens: int
-    text_chunks: int
+    token_chunks: int
     finish_reason: str | None
     error: str | None
     usage_reported: bool
@@ -111,7 +116,7 @@ class StreamMeter:
             itl_s=self._itl,
             e2e_s=at - self.started_at,
             output_tokens=self._usage_tokens if self._usage_tokens is not None else self._chunks,
-            text_chunks=self._chunks,
+            token_chunks=self._chunks,
             finish_reason=self._finish_reason,
             error=error,
             usage_reported=self._usage_tokens is not None,
@@ -141,8 +146,7 @@ class StreamMeter:
         for choice in event.get("choices") or []:
             if choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
+            if _carries_token(choice.get("delta") or {}):
                 self._token(at)
             if choice.get("finish_reason"):
                 self._finish_reason = choice["finish_reason"]
@@ -158,6 +162,15 @@ class StreamMeter:
     def fail(self, message: str) -> None:
         if self._error is None:
             self._error = message
+
+
+TOKEN_FIELDS = ("content", "reasoning_content", "reasoning", "tool_calls")
+
+
+def _carries_token(delta: dict) -> bool:
+    if delta.get("role") and not delta.get("content"):
+        return False  # the role announcement that opens a stream
+    return any(delta.get(name) is not None for name in TOKEN_FIELDS)
 
 
 def measure(chunks: list[tuple[float, bytes]], started_at: float, ended_at: float) -> StreamResult:

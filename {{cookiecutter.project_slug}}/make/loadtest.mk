@@ -5,7 +5,7 @@ TEST_TARGETS += test-loadtest
 # make load [ENDPOINT=http://host:port/v1] [OUT=build/load] [USERS=] [DURATION=] [STEPS=1,2,4]
 #           [MAX_TOKENS=] [HARDWARE="1x nvidia-l4 (g2-standard-8)"]
 #           [ANALYZE=build/load-gke]   (summarise a distributed run's samples instead of running)
-.PHONY: load test-loadtest
+.PHONY: load test-loadtest bench-load
 
 load: ## Locust load test + SLO gate: [ENDPOINT=] [OUT=build/load] [USERS=] [DURATION=] [STEPS=1,2,4] [HARDWARE=]
 	@$(call venv,loadtest)
@@ -18,3 +18,8 @@ load: ## Locust load test + SLO gate: [ENDPOINT=] [OUT=build/load] [USERS=] [DUR
 test-loadtest: ## Load-test tests: SSE metric extraction, SLO gate, real Locust vs local vLLM (e2e)
 	@$(call venv,loadtest)
 	@$(call py,loadtest) -m pytest -p no:cacheprovider tests/loadtest
+
+bench-load: ## Our Locust client side by side with vLLM's own benchmark client on one local server: [MODEL=champion]
+	@$(call venv,loadtest)
+	@$(call venv,serving)
+	@$(call py,loadtest) bench/load_vs_vllm_bench.py --serve "$(or $(MODEL),champion)"

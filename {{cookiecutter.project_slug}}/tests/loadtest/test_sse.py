@@ -36,14 +36,15 @@ DONE = b"data: [DONE]\n\n"
 
 
 def vllm_stream() -> list[bytes]:
-    """What vLLM sends: a role chunk with empty content, tokens, finish, usage, [DONE]."""
+    """What vLLM sends: a role chunk with empty content, one chunk per token (the end-of-sequence
+    token has no text), usage, [DONE]."""
     return [
         event("", role="assistant"),
         event("intent"),
         event(":"),
         event(" billing"),
         event("", finish="stop"),
-        usage(3),
+        usage(4),
         DONE,
     ]
 
@@ -54,11 +55,11 @@ def test_timings_of_a_clean_stream() -> None:
         for t, c in zip([0.10, 0.20, 0.25, 0.40, 0.41, 0.41, 0.42], vllm_stream(), strict=True)
     ]
     result = measure(chunks, started_at=0.0, ended_at=0.5)
-    # The role chunk carries no text: TTFT is the first generated text.
+    # The role announcement is not a token: TTFT is the first generated token.
     assert result.ttft_s == pytest.approx(0.20)
-    assert result.itl_s == pytest.approx([0.05, 0.15])
+    assert result.itl_s == pytest.approx([0.05, 0.15, 0.01])
     assert result.e2e_s == pytest.approx(0.5)
-    assert result.output_tokens == 3 and result.usage_reported
+    assert result.output_tokens == 4 and result.usage_reported
     assert result.finish_reason == "stop" and result.ok and not result.truncated
 
 
@@ -66,7 +67,7 @@ def test_lines_split_across_network_chunks_are_reassembled() -> None:
     raw = b"".join(vllm_stream())
     pieces = [raw[i : i + 7] for i in range(0, len(raw), 7)]  # splits inside JSON and "data:"
     result = measure([(1.0 + i * 0.01, p) for i, p in enumerate(pieces)], 0.0, 2.0)
-    assert result.ok and result.text_chunks == 3 and result.output_tokens == 3
+    assert result.ok and result.token_chunks == 4 and result.output_tokens == 4
     # Time is that of the chunk that completed the event's line.
     first_token_end = raw.index(b"intent") + raw[raw.index(b"intent") :].index(b"\n\n")
     assert result.ttft_s == pytest.approx(1.0 + (first_token_end // 7) * 0.01)
@@ -75,7 +76,7 @@ def test_lines_split_across_network_chunks_are_reassembled() -> None:
 def test_several_events_in_one_chunk_share_its_arrival_time() -> None:
     result = measure([(0.3, b"".join(vllm_stream()))], 0.0, 0.3)
     assert result.ttft_s == pytest.approx(0.3)
-    assert result.itl_s == [0.0, 0.0]
+    assert result.itl_s == [0.0, 0.0, 0.0]
 
 
 def test_crlf_comments_and_multiline_data() -> None:
@@ -84,18 +85,30 @@ def test_crlf_comments_and_multiline_data() -> None:
     assert decoder.feed(raw) == ['{"a":\n1}', "[DONE]"]
 
 
-def test_empty_deltas_are_not_tokens() -> None:
+def test_a_token_without_text_is_a_token_but_the_role_announcement_is_not() -> None:
+    # vLLM streams a special token or half a multi-byte character as `"content": ""`; skipping
+    # it would stretch one inter-token gap over two tokens.
     chunks = [
-        event("", role="assistant"),
-        event(""),
-        event(None),
-        event("x"),
-        event("", "stop"),
+        event("", role="assistant"),  # 0.1: announcement
+        event(""),  # 0.2: a token without text
+        event(None),  # 0.3: empty delta
+        event("x"),  # 0.4
+        event("", "stop"),  # 0.5: the end-of-sequence token
         DONE,
     ]
     result = measure([(0.1 * (i + 1), c) for i, c in enumerate(chunks)], 0.0, 1.0)
-    assert result.text_chunks == 1 and result.ttft_s == pytest.approx(0.4)
-    assert result.itl_s == []
+    assert result.token_chunks == 3 and result.ttft_s == pytest.approx(0.2)
+    assert result.itl_s == pytest.approx([0.2, 0.1])
+
+
+def test_role_chunk_with_text_and_tool_call_deltas_are_tokens() -> None:
+    tool_call = json.dumps(
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0}]}, "finish_reason": None}]}
+    )
+    chunks = [event("Hi", role="assistant"), f"data: {tool_call}\n\n".encode(), DONE]
+    result = measure([(0.1, chunks[0]), (0.3, chunks[1]), (0.4, chunks[2])], 0.0, 0.5)
+    assert result.token_chunks == 2 and result.ttft_s == pytest.approx(0.1)
+    assert result.itl_s == pytest.approx([0.2])
 
 
 def test_without_usage_chunk_tokens_are_counted() -> None:
