@@ -15,7 +15,7 @@ PIPELINE_SPEC := build/pipelines/training_pipeline.yaml
 # the other module is removed at generation time.
 ORCHESTRATOR = $(shell sed -n 's/^ *orchestrator: *"\{0,1\}\([a-z-]*\)"\{0,1\}.*/\1/p' llmops.yaml)
 
-.PHONY: train test-model pipeline-compile pipeline-submit models test-pipelines bench-train
+.PHONY: train test-model pipeline-compile pipeline-submit models model-publish test-pipelines bench-train
 
 train: ## Run the training pipeline locally (KFP local runner) and register the model: [SEED=] [TRAIN_STEPS=] [DATASET=] [BASE_MODEL=] [LEARNING_RATE=]
 	@$(call venv,pipelines)
@@ -31,6 +31,12 @@ models: ## List registered model versions, or show one: make models [REF=champio
 	@$(call venv,pipelines)
 	@$(call py,pipelines) -m pipelines.registry --list
 	@$(call py,pipelines) -m pipelines.registry "$(REF)"
+
+model-publish: ## Copy a registered version to the model bucket GKE serves from: MODEL=candidate|<version> [BUCKET=gs://NAME] [OUT=FILE]
+	@test -n "$(MODEL)" || { echo "ERROR: MODEL= is required (an alias or a version, see make models)" >&2; exit 2; }
+	@$(call venv,pipelines)
+	@$(call py,pipelines) -m pipelines.publish_model "$(MODEL)" \
+		$(if $(BUCKET),--bucket "$(BUCKET)") $(if $(OUT),--out "$(OUT)")
 
 pipeline-compile: ## Compile the pipeline to IR YAML (build/pipelines/training_pipeline.yaml)
 	@$(call venv,pipelines)

@@ -58,7 +58,10 @@ def _client(tracking_uri: str, must_exist: bool) -> Any:
     if tracking_uri.startswith("sqlite:///") and must_exist:
         db = Path(tracking_uri.removeprefix("sqlite:///"))
         if not db.exists():
-            raise RegistryError(f"no model registry at {db}: run `make train` first")
+            raise RegistryError(
+                f"no model registry at {db}: run `make train` first, or set MLFLOW_TRACKING_URI "
+                "to your tracking server"
+            )
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

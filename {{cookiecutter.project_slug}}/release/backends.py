@@ -294,6 +294,8 @@ class GkeBackend:
     # `serving_stable_endpoint` / `serving_canary_endpoint` (in-cluster Service URLs: the
     # runner must be in the cluster, or these are set to a tunnel's URLs).
     endpoints: dict[str, str] = field(default_factory=dict)
+    # The registry version the candidate was published as (set by prepare).
+    version: str = ""
 
     def _pulumi(self, *args: str) -> list[str]:
         return [
@@ -318,7 +320,8 @@ class GkeBackend:
             raise ValueError(
                 "CANDIDATE= is required for the gke backend (a registry version or gs:// path)"
             )
-        self._config("serving.canary_model", self.candidate)
+        self.version = self._publish()
+        self._config("serving.canary_model", self.version)
         self._config("serving.canary_weight", 0)
         self._up()
         given = {side: url for side, url in self.endpoints.items() if url}
@@ -330,7 +333,29 @@ class GkeBackend:
                 for side in ("stable", "canary")
             }
         self.endpoints = given
-        return {"stack": self.stack, "candidate": self.candidate, "endpoints": self.endpoints}
+        return {
+            "stack": self.stack,
+            "candidate": self.candidate,
+            "version": self.version,
+            "endpoints": self.endpoints,
+        }
+
+    def _publish(self) -> str:
+        """Copy the candidate into the stack's model bucket (`make model-publish`), where the
+        canary Deployment mounts `models/<registry>/<version>/`; returns that version."""
+        bucket = self.runner.output(self._pulumi("stack", "output", "model_bucket")).strip()
+        if not bucket:
+            if not self.runner.dry_run:
+                raise ValueError(
+                    f"stack {self.stack} has no model_bucket output: "
+                    f"run `make up STACK={self.stack}`"
+                )
+            bucket = "<model_bucket>"
+        published = self.runner.output(
+            ["make", "-s", "model-publish", f"MODEL={self.candidate}", f"BUCKET=gs://{bucket}"]
+        ).strip()
+        # Its last stdout line is the JSON record (empty in a dry run).
+        return json.loads(published.splitlines()[-1])["version"] if published else self.candidate
 
     def set_weight(self, weight: int) -> None:
         self._config("serving.canary_weight", weight)
@@ -350,10 +375,13 @@ class GkeBackend:
         )
 
     def promote(self) -> str:
-        self._config("serving.stable_model", self.candidate)
+        version = self.version or self.candidate
+        self._config("serving.stable_model", version)
         self._config("serving.canary_weight", 0)
         self._up()
-        return f"stack {self.stack}: stable now serves {self.candidate}, canary weight 0"
+        # The registry's champion follows what the stable track serves.
+        self.runner.run(["make", "-s", "registry-promote", f"VERSION={version}"])
+        return f"stack {self.stack}: stable now serves version {version}, canary weight 0"
 
     def rollback(self) -> str:
         self._config("serving.canary_weight", 0)

@@ -22,14 +22,20 @@ PULUMI = ["--stack", "prod", "--cwd", "infra", "--non-interactive"]
 
 
 class StackRunner(Runner):
-    """Dry-run runner whose `pulumi stack output --json` returns the given outputs."""
+    """Dry-run runner that answers `pulumi stack output` and `make model-publish` as they do."""
 
-    def __init__(self, tmp: Path, outputs: dict[str, str]):
+    def __init__(self, tmp: Path, outputs: dict[str, str], version: str = "7"):
         super().__init__(log=tmp / "log", cwd=tmp, dry_run=True)
         self.outputs = outputs
+        self.version = version
 
     def output(self, command: list[str]) -> str:
-        super().output(command)
+        self.commands.append(command)
+        if command[:3] == ["pulumi", "stack", "output"] and command[3] != "--json":
+            return self.outputs.get(command[3], "") + "\n"
+        if "model-publish" in command:
+            record = {"model": "llm-service", "version": self.version, "status": "published"}
+            return "==> creating environment 'pipelines'\n" + json.dumps(record) + "\n"
         return json.dumps(self.outputs)
 
 
@@ -48,12 +54,13 @@ def gke(tmp_path: Path, evidence=None, outputs=None) -> Scripted:
             tmp_path,
             outputs
             or {
+                "model_bucket": "acme-models",
                 "serving_stable_endpoint": "http://stable/v1",
                 "serving_canary_endpoint": "http://canary/v1",
             },
         ),
         stack="prod",
-        candidate="7",
+        candidate="candidate",
     )
     backend.evidence = evidence or {w: good(w) for w in GATES.canary.steps}
     return backend
@@ -65,7 +72,10 @@ def test_gke_promotion_commands(tmp_path):
     assert decision["verdict"] == "promoted"
     commands = backend.runner.commands
     up = ["pulumi", "up", "--yes", "--skip-preview", "--diff", *PULUMI]
+    # The alias is published as the version it points to, and the tracks serve that version.
     expected = [
+        ["pulumi", "stack", "output", "model_bucket", *PULUMI],
+        ["make", "-s", "model-publish", "MODEL=candidate", "BUCKET=gs://acme-models"],
         ["pulumi", "config", "set", "--path", "serving.canary_model", "7", *PULUMI],
         ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI],
         up,
@@ -80,8 +90,20 @@ def test_gke_promotion_commands(tmp_path):
         ["pulumi", "config", "set", "--path", "serving.stable_model", "7", *PULUMI],
         ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI],
         up,
+        ["make", "-s", "registry-promote", "VERSION=7"],
     ]
     assert commands == expected
+    assert decision["models"]["version"] == "7"
+
+
+def test_gke_refuses_a_stack_without_a_model_bucket(tmp_path):
+    runner = StackRunner(tmp_path, {})
+    runner.dry_run = False  # the stack answers, but has never been brought up
+    backend = GkeBackend(runner, stack="prod", candidate="candidate")
+    decision = canary.run_canary(backend, GATES, tmp_path)
+    assert decision["verdict"] == "refused"
+    assert "no model_bucket output: run `make up STACK=prod`" in decision["reason"]
+    assert not any("model-publish" in c for c in runner.commands)
 
 
 def test_gke_rollback_sets_weight_back_to_zero(tmp_path):
@@ -102,7 +124,9 @@ def test_gke_endpoints_given_explicitly_skip_the_stack_outputs(tmp_path):
     backend = gke(tmp_path, outputs={})
     backend.endpoints = {"stable": "http://s/v1", "canary": "http://c/v1"}
     backend.prepare()
-    assert not any(c[:3] == ["pulumi", "stack", "output"] for c in backend.runner.commands)
+    assert not any(
+        c[:4] == ["pulumi", "stack", "output", "--json"] for c in backend.runner.commands
+    )
     assert backend.endpoints == {"stable": "http://s/v1", "canary": "http://c/v1"}
 
 
