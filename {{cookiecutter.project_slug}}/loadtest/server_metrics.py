@@ -15,6 +15,7 @@ from typing import Any
 
 TTFT = "vllm:time_to_first_token_seconds"
 SUCCESS = "vllm:request_success_total"
+PRE_ENGINE_ALLOWANCE_MS = 15.0
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -154,8 +155,10 @@ def cross_check(client_ttft: dict[str, Any], server: dict[str, Any], tolerance: 
         return {"status": "unavailable", "reason": server.get("reason", "no client TTFT")}
     client, engine = client_ttft["mean"], server["ttft_ms"]["mean"]
     ratio = client / engine if engine > 0 else math.inf
-    # A few ms of HTTP and detokenisation overhead is expected on top of the engine's figure.
-    agrees = abs(client - engine) <= max(tolerance * engine, 5.0)
+    # The histogram starts once the engine has the request: HTTP parsing, the chat template and
+    # tokenisation come before it. vLLM's own benchmark client reads 8-10 ms (1.25-1.3x) above it
+    # on a small CPU server (bench/load_vs_vllm_bench.py), hence an absolute allowance too.
+    agrees = abs(client - engine) <= max(tolerance * engine, PRE_ENGINE_ALLOWANCE_MS)
     return {
         "status": "ok" if agrees else "warn",
         "client_mean_ms": client,
