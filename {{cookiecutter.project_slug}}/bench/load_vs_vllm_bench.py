@@ -7,7 +7,7 @@ Both clients send the same prompts (user messages from loadtest/prompts.jsonl), 
 `--concurrency` requests in flight, `ignore_eos` and the same max tokens, and both stream.
 
 Why paired, not one after the other: measured on a shared 2-core machine, back-to-back runs of
-the same client differed by up to 30 % from one round to the next, more than the 10 % bar. Run
+the same client differed by up to 40 % from one round to the next, more than the 10 % bar. Run
 side by side, both clients meet the same server: a continuous-batching engine gives every running
 request one token per step, so two clients that each keep N requests in flight get the same
 tokens/s unless one of them adds gaps or mismeasures, which is what this checks. Back to back,

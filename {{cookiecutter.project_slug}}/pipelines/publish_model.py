@@ -44,6 +44,10 @@ class PublishError(RuntimeError):
     """The version cannot be published (exists with other files, or the copy did not land)."""
 
 
+class BucketError(ValueError):
+    """The destination is not a bucket this tool writes to."""
+
+
 def file_manifest(model_dir: Path) -> dict[str, dict[str, Any]]:
     files = {}
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
@@ -55,15 +59,18 @@ def file_manifest(model_dir: Path) -> dict[str, dict[str, Any]]:
     return files
 
 
-def destination(bucket: str, registry_name: str, version: str) -> str:
+def bucket_root(bucket: str) -> str:
+    """`gs://NAME`, or a local folder in the bucket's layout (made absolute)."""
     bucket = bucket.rstrip("/")
     if "://" in bucket and not bucket.startswith(("gs://", "file://")):
-        raise ValueError(f"bucket {bucket!r}: use gs://NAME or a local directory")
+        raise BucketError(f"bucket {bucket!r}: use gs://NAME or a local directory")
     if bucket.startswith("gs://") and "/" in bucket.removeprefix("gs://"):
-        raise ValueError(f"bucket {bucket!r}: give the bucket only (gs://NAME), not a path in it")
-    if "://" not in bucket:
-        bucket = str(Path(bucket).resolve())
-    return f"{bucket}/models/{registry_name}/{version}"
+        raise BucketError(f"bucket {bucket!r}: give the bucket only (gs://NAME), not a path in it")
+    return bucket if "://" in bucket else str(Path(bucket).resolve())
+
+
+def destination(bucket: str, registry_name: str, version: str) -> str:
+    return f"{bucket_root(bucket)}/models/{registry_name}/{version}"
 
 
 def _listed_sizes(repo: Any, path: str | None = None) -> dict[str, int]:
@@ -85,6 +92,7 @@ def _published_manifest(repo: Any, scratch: Path) -> dict | None:
 def publish(model: str, bucket: str, tracking_uri: str | None = None) -> dict[str, Any]:
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+    bucket_root(bucket)  # refuse a bad bucket before fetching anything
     resolved = resolve_model(model, tracking_uri)
     if resolved.version == "local":
         raise RegistryError(
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         record = publish(args.model, args.bucket)
-    except (RegistryError, ValueError) as error:
+    except (RegistryError, BucketError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # the copy itself: credentials, network, a refused overwrite

@@ -318,7 +318,7 @@ class GkeBackend:
     def prepare(self) -> dict[str, Any]:
         if not self.candidate:
             raise ValueError(
-                "CANDIDATE= is required for the gke backend (a registry version or gs:// path)"
+                "CANDIDATE= is required for the gke backend (a registry alias or version, e.g. 7)"
             )
         self.version = self._publish()
         self._config("serving.canary_model", self.version)
