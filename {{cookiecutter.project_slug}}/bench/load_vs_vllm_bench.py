@@ -282,7 +282,7 @@ def main() -> int:
     parser.add_argument("--endpoint", help="default: build/serving/stable.json")
     parser.add_argument("--model", help="served model name (default: from the server record)")
     parser.add_argument("--model-dir", help="the served model's directory (tokenizer)")
-    parser.add_argument("--serve", help="start `make serve` on this model dir for the bench")
+    parser.add_argument("--serve", help="start `make serve MODEL=` on this alias, version or dir")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight, each")
     parser.add_argument("--duration", type=float, default=20, help="seconds of our load a round")
     parser.add_argument("--settle", type=float, default=2, help="seconds skipped after start-up")
