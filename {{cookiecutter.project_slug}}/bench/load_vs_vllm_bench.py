@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from loadtest import server_metrics  # noqa: E402
+from loadtest.metrics import percentile  # noqa: E402
 from loadtest.prompts import load_prompts  # noqa: E402
 
 VENVS = Path(os.environ.get("VENVS", ROOT / ".venv"))
@@ -110,11 +111,7 @@ def peer_requests(result: dict) -> list[dict]:
 
 
 def _median(values: list) -> float | None:
-    values = sorted(v for v in values if v is not None)
-    if not values:
-        return None
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return percentile([v for v in values if v is not None], 50)
 
 
 def in_window(requests: list[dict], low: float, high: float) -> dict:
@@ -224,7 +221,13 @@ def paired_round(
         wall_minus_perf = time.time() - time.perf_counter()
         ours_dir = run_ours(endpoint, model, args, work)
         server = server_metrics.server_view(before, server_metrics.scrape(endpoint), model)
-        peer.wait(timeout=PEER_START_TIMEOUT_S + 10 * args.duration)
+        try:
+            peer.wait(timeout=PEER_START_TIMEOUT_S + 10 * args.duration)
+        except subprocess.TimeoutExpired:
+            raise SystemExit(
+                "vLLM's benchmark client did not finish in time after ours ended:\n"
+                + log.read_text()[-3000:]
+            ) from None
     finally:
         if peer.poll() is None:
             peer.kill()

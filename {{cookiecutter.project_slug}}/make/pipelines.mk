@@ -32,11 +32,11 @@ models: ## List registered model versions, or show one: make models [REF=champio
 	@$(call py,pipelines) -m pipelines.registry --list
 	@$(call py,pipelines) -m pipelines.registry "$(REF)"
 
-model-publish: ## Copy a registered version to the model bucket GKE serves from: MODEL=candidate|<version> [BUCKET=gs://NAME] [OUT=FILE]
+model-publish: ## Copy a registered version to the model bucket GKE serves from: MODEL=candidate|<version> [BUCKET=gs://NAME]
 	@test -n "$(MODEL)" || { echo "ERROR: MODEL= is required (an alias or a version, see make models)" >&2; exit 2; }
 	@$(call venv,pipelines)
 	@$(call py,pipelines) -m pipelines.publish_model "$(MODEL)" \
-		$(if $(BUCKET),--bucket "$(BUCKET)") $(if $(OUT),--out "$(OUT)")
+		$(if $(BUCKET),--bucket "$(BUCKET)")
 
 pipeline-compile: ## Compile the pipeline to IR YAML (build/pipelines/training_pipeline.yaml)
 	@$(call venv,pipelines)

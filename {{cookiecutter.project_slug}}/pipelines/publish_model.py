@@ -1,6 +1,6 @@
 """Publish a registered model version to the model bucket, where GKE serving reads it.
 
-    python -m pipelines.publish_model MODEL [--bucket gs://NAME | DIR] [--out FILE]
+    python -m pipelines.publish_model MODEL [--bucket gs://NAME | DIR]
     make model-publish MODEL=candidate BUCKET=gs://NAME
 
 GKE mounts `models/<registry name>/<version>/` of the model bucket through GCS FUSE
@@ -24,7 +24,6 @@ Prints a JSON record of what was published as its last line (the GKE canary back
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -32,6 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from common.evidence import sha256_file
 from pipelines.registry import ROOT, RegistryError, resolve_model
 
 # MLflow draws a progress bar for every download, even of the one-file manifest.
@@ -49,14 +49,13 @@ class BucketError(ValueError):
 
 
 def file_manifest(model_dir: Path) -> dict[str, dict[str, Any]]:
-    files = {}
-    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        files[path.relative_to(model_dir).as_posix()] = {
+    return {
+        path.relative_to(model_dir).as_posix(): {
             "bytes": path.stat().st_size,
-            "sha256": digest,
+            "sha256": sha256_file(path),
         }
-    return files
+        for path in sorted(p for p in model_dir.rglob("*") if p.is_file())
+    }
 
 
 def bucket_root(bucket: str) -> str:
@@ -136,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="alias, version number or models:/NAME@ALIAS")
     parser.add_argument("--bucket", default=str(LOCAL_BUCKET), help="gs://NAME or a local folder")
-    parser.add_argument("--out", help="also write the JSON record to this file")
     args = parser.parse_args(argv)
     try:
         record = publish(args.model, args.bucket)
@@ -146,9 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # the copy itself: credentials, network, a refused overwrite
         print(f"ERROR: could not publish {args.model!r} to {args.bucket}: {error}", file=sys.stderr)
         return 1
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     print(
         f"{record['status']}: {record['model']} version {record['version']} "
         f"({record['file_count']} files, {record['bytes'] / 1e6:.1f} MB) at {record['uri']}",

@@ -48,16 +48,18 @@ class Scripted(GkeBackend):
         return self.evidence[weight]
 
 
+STACK_OUTPUTS = {
+    "model_bucket": "acme-models",
+    "serving_stable_endpoint": "http://stable/v1",
+    "serving_canary_endpoint": "http://canary/v1",
+}
+
+
 def gke(tmp_path: Path, evidence=None, outputs=None) -> Scripted:
     backend = Scripted(
         StackRunner(
             tmp_path,
-            outputs
-            or {
-                "model_bucket": "acme-models",
-                "serving_stable_endpoint": "http://stable/v1",
-                "serving_canary_endpoint": "http://canary/v1",
-            },
+            outputs or STACK_OUTPUTS,
         ),
         stack="prod",
         candidate="candidate",
@@ -94,6 +96,20 @@ def test_gke_promotion_commands(tmp_path):
     ]
     assert commands == expected
     assert decision["models"]["version"] == "7"
+
+
+def test_gke_promotion_stands_when_the_registry_alias_cannot_move(tmp_path):
+    class RegistryDown(StackRunner):
+        def run_parallel(self, commands, check=False):
+            self.commands.extend(commands)
+            return [1 if "registry-promote" in c else 0 for c in commands]
+
+    backend = Scripted(RegistryDown(tmp_path, STACK_OUTPUTS), stack="prod", candidate="candidate")
+    backend.evidence = {w: good(w) for w in GATES.canary.steps}
+    decision = canary.run_canary(backend, GATES, tmp_path)
+    assert decision["verdict"] == "promoted"
+    assert "WARNING: the registry's `champion` alias was not moved" in decision["action"]
+    assert "make -s registry-promote VERSION=7" in decision["action"]
 
 
 def test_gke_refuses_a_stack_without_a_model_bucket(tmp_path):
