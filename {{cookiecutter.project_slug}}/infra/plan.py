@@ -1,6 +1,9 @@
 """`make plan [STACK=dev] [CONFIG=file]`: the real program under recording mocks, checked by the
 policy pack, written as build/plan/<stack>.json (for machines) and .md (for reviewers).
 
+The recording runs infra/__main__.py itself, the file the Pulumi CLI runs, so a resource declared
+there is planned and checked like any other.
+
 Exit codes: 0 planned (advisory findings allowed), 1 a mandatory policy is violated (the plan
 files are still written, with the verdicts), 2 the stack or policy config is invalid (nothing
 written).
@@ -9,15 +12,17 @@ written).
 from __future__ import annotations
 
 import argparse
+import runpy
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import infra.config
 from common.evidence import BUILD, sha256_file, stamp, write_atomic, write_json
 from infra.catalog import load_catalog
-from infra.config import ConfigError, StackConfig, load_stack_config, stack_file
-from infra.program import build
+from infra.config import INFRA_DIR, ConfigError, StackConfig, load_stack_config, stack_file
 from infra.recording import Recorded, record
 from policies.offline import (
     PolicyConfigError,
@@ -31,10 +36,31 @@ from policies.pricing import UnknownPriceError, load_prices
 from policies.rules import POLICIES, PlanResource, gpu_pool_costs
 
 PLAN_DIR = BUILD / "plan"
+ENTRY_POINT = INFRA_DIR / "__main__.py"
 
 
-def record_stack(cfg: StackConfig) -> list[Recorded]:
-    return record(cfg.project, cfg.stack, cfg.gcp.project_id, lambda: build(cfg))
+def run_entry_point(cfg: StackConfig, entry_point: Path = ENTRY_POINT) -> None:
+    """Run the CLI's entry point as `pulumi` does (a script named __main__), under the caller's
+    mocks. Its stack config is `cfg`, already validated: `--config` may name another file than
+    infra/Pulumi.<stack>.yaml, which is all the entry point knows how to find."""
+
+    def load(stack: str, path: Path | None = None) -> StackConfig:
+        if stack != cfg.stack:
+            raise ConfigError(f"the entry point asked for stack {stack!r}, planning {cfg.stack!r}")
+        return cfg
+
+    saved_path = list(sys.path)  # the entry point puts the project root on sys.path
+    try:
+        with mock.patch.object(infra.config, "load_stack_config", load):
+            runpy.run_path(str(entry_point), run_name="__main__")
+    finally:
+        sys.path[:] = saved_path
+
+
+def record_stack(cfg: StackConfig, entry_point: Path = ENTRY_POINT) -> list[Recorded]:
+    return record(
+        cfg.project, cfg.stack, cfg.gcp.project_id, lambda: run_entry_point(cfg, entry_point)
+    )
 
 
 def resource_rows(recorded: list[Recorded]) -> list[dict[str, Any]]:

@@ -39,14 +39,22 @@ def schema(policy: Policy) -> PolicyConfigSchema | None:
     return PolicyConfigSchema(properties=properties)
 
 
-def params(policy: Policy, config: dict) -> dict:
-    return {key: config.get(key, default) for key, default in policy.params.items()}
+def _whole(value):
+    """The CLI sends config through protobuf, every number a double: 64 arrives as 64.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def params(policy: Policy, config) -> dict:
+    return {key: _whole(config.get(key, default)) for key, default in policy.params.items()}
 
 
 def resource_policy(policy: Policy) -> ResourceValidationPolicy:
+    # args.props is pulumi_policy's read-only, unknown-checking proxy: pass it on as it is.
+    # Copying it (dict(...)) would read every input, so one unknown input in preview would stop
+    # the policy for the resource even when the policy never looks at that input.
     def validate(args, report_violation) -> None:
         found = check_resource(
-            policy, args.resource_type, dict(args.props), params(policy, dict(args.get_config()))
+            policy, args.resource_type, args.props, params(policy, args.get_config())
         )
         for message in found:
             report_violation(message)
@@ -62,10 +70,8 @@ def resource_policy(policy: Policy) -> ResourceValidationPolicy:
 
 def stack_policy(policy: Policy) -> StackValidationPolicy:
     def validate(args, report_violation) -> None:
-        resources = [PlanResource(r.resource_type, r.name, dict(r.props)) for r in args.resources]
-        for _resource, message in policy.validate(
-            resources, params(policy, dict(args.get_config()))
-        ):
+        resources = [PlanResource(r.resource_type, r.name, r.props) for r in args.resources]
+        for _resource, message in policy.validate(resources, params(policy, args.get_config())):
             report_violation(message)
 
     return StackValidationPolicy(

@@ -6,12 +6,22 @@ CrossGuard during `pulumi preview` (policies/__main__.py) and in the offline pla
 messages; a stack validator takes every resource and returns (resource name, message) pairs.
 Each policy's default level and parameters are declared here; policies/config/<stack>.json
 overrides them per stack, in the format `pulumi preview --policy-pack-config` reads.
+
+Properties are read as `Mapping` / `Sequence`, never as dict / list: under the CLI, pulumi_policy
+hands validators read-only proxies (pulumi_policy/proxy.py), the offline plan plain dicts.
+
+Unknown values (preview: an input computed from another resource's output) are not guessed at.
+The proxy raises pulumi_policy's UnknownValueError when a validator reads one; nothing here
+catches it, so the runtime reports that policy for that resource as "can't run ... during
+preview" (an advisory diagnostic, never a silent pass), and `pulumi up`, whose inputs are known,
+enforces it. Validators read only the keys they need (never copy whole props), so an unknown
+input a policy does not look at changes nothing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +54,8 @@ SECRET_NAME_RE = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|PRIVATE_KEY|CREDENT
 # `HF_TOKEN_PATH=/var/run/...` points at a mounted secret: a reference, not the secret.
 SECRET_REFERENCE_RE = re.compile(r"_(PATH|FILE|DIR)$", re.I)
 
-Props = dict[str, Any]
-Params = dict[str, Any]
+Props = Mapping[str, Any]
+Params = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -72,10 +82,27 @@ def get(props: Any, path: str, default: Any = None) -> Any:
     """`get(props, "nodeConfig.spot")`: a nested value, or `default` when any step is missing."""
     value = props
     for key in path.split("."):
-        if not isinstance(value, dict) or value.get(key) is None:
+        if not isinstance(value, Mapping) or value.get(key) is None:
             return default
         value = value[key]
     return value
+
+
+def mapping(props: Any, path: str) -> Mapping[str, Any]:
+    """The mapping at `path`, or an empty one (missing, or not a mapping)."""
+    value = get(props, path)
+    return value if isinstance(value, Mapping) else {}
+
+
+def items(props: Any, path: str) -> Sequence[Any]:
+    """The list at `path`, or an empty one; a string is not a list of characters here."""
+    value = get(props, path)
+    return value if isinstance(value, Sequence) and not isinstance(value, str | bytes) else ()
+
+
+def members(props: Props) -> list[Any]:
+    """IAM binding `members`, or the member's single `member`."""
+    return list(items(props, "members")) or [props.get("member")]
 
 
 # --- GPU node pools ---------------------------------------------------------------------------
@@ -87,13 +114,11 @@ def is_gpu_pool(props: Props) -> bool:
 
 def pool_max_nodes(props: Props) -> int | None:
     """Most nodes the pool can reach: the total cap, or per-zone cap x zones; None = no cap."""
-    autoscaling = get(props, "autoscaling")
-    if not autoscaling:
-        return None
+    autoscaling = mapping(props, "autoscaling")
     if autoscaling.get("totalMaxNodeCount") is not None:
         return int(autoscaling["totalMaxNodeCount"])
     if autoscaling.get("maxNodeCount") is not None:
-        zones = len(get(props, "nodeLocations", []) or []) or 3
+        zones = len(items(props, "nodeLocations")) or 3
         return int(autoscaling["maxNodeCount"]) * zones
     return None
 
@@ -101,7 +126,7 @@ def pool_max_nodes(props: Props) -> int | None:
 def gpu_autoscaling_capped(props: Props, params: Params) -> list[str]:
     if not is_gpu_pool(props):
         return []
-    if not get(props, "autoscaling"):
+    if not mapping(props, "autoscaling"):
         return [
             "GPU node pool has no autoscaling: set autoscaling with a node cap, min 0 outside prod"
         ]
@@ -115,9 +140,9 @@ def gpu_autoscaling_capped(props: Props, params: Params) -> list[str]:
 
 def gpu_allowed_types(props: Props, params: Params) -> list[str]:
     return [
-        f"GPU type {acc.get('type')!r} is not allowed (allowed: {params['allowedGpuTypes']})"
-        for acc in get(props, "nodeConfig.guestAccelerators", []) or []
-        if acc.get("type") not in params["allowedGpuTypes"]
+        f"GPU type {get(acc, 'type')!r} is not allowed (allowed: {params['allowedGpuTypes']})"
+        for acc in items(props, "nodeConfig.guestAccelerators")
+        if get(acc, "type") not in params["allowedGpuTypes"]
     ]
 
 
@@ -135,7 +160,7 @@ def gpu_spot_outside_prod(props: Props, params: Params) -> list[str]:
 
 
 def cost_labels(props: Props, params: Params, labels_path: str) -> list[str]:
-    labels = get(props, labels_path, {}) or {}
+    labels = mapping(props, labels_path)
     missing = [key for key in params["requiredLabels"] if not labels.get(key)]
     return [f"missing cost labels {missing} in {labels_path}"] if missing else []
 
@@ -213,8 +238,7 @@ def storage_no_public_access(resource_type: str, props: Props, params: Params) -
             value = props.get("publicAccessPrevention")
             return [f"publicAccessPrevention is {value!r}; it must be 'enforced'"]
         return []
-    members = props.get("members") or [props.get("member")]
-    public = [m for m in members if m in PUBLIC_MEMBERS]
+    public = [m for m in members(props) if m in PUBLIC_MEMBERS]
     return [f"bucket granted to {public}: buckets are never public"] if public else []
 
 
@@ -229,8 +253,7 @@ def storage_model_versioning(props: Props, params: Params) -> list[str]:
 
 
 def iam_no_primitive_roles(props: Props, params: Params) -> list[str]:
-    members = props.get("members") or [props.get("member")]
-    accounts = [m for m in members if isinstance(m, str) and m.startswith("serviceAccount:")]
+    accounts = [m for m in members(props) if isinstance(m, str) and m.startswith("serviceAccount:")]
     role = props.get("role")
     if accounts and role in params["forbiddenRoles"]:
         return [f"{role} granted to {accounts}: grant the specific roles the identity needs"]
@@ -245,8 +268,8 @@ def iam_no_service_account_keys(props: Props, params: Params) -> list[str]:
 
 
 def iam_wif_attribute_condition(props: Props, params: Params) -> list[str]:
-    condition = props.get("attributeCondition") or ""
-    if not condition.strip():
+    condition = get(props, "attributeCondition", "")
+    if not isinstance(condition, str) or not condition.strip():
         return ["workload identity provider has no attributeCondition: any repository could use it"]
     if not any(attr in condition for attr in params["requiredAttributes"]):
         return [f"attributeCondition {condition!r} does not check {params['requiredAttributes']}"]
@@ -258,35 +281,36 @@ def iam_wif_attribute_condition(props: Props, params: Params) -> list[str]:
 
 def pod_spec(resource_type: str, props: Props) -> Props:
     if resource_type == "kubernetes:core/v1:Pod":
-        return get(props, "spec", {}) or {}
-    return get(props, "spec.template.spec", {}) or {}
+        return mapping(props, "spec")
+    return mapping(props, "spec.template.spec")
 
 
 def _containers(resource_type: str, props: Props) -> list[Props]:
     spec = pod_spec(resource_type, props)
-    return list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    return [*items(spec, "containers"), *items(spec, "initContainers")]
 
 
 def _wants_gpu(spec: Props) -> bool:
-    selector = spec.get("nodeSelector") or {}
-    tolerations = spec.get("tolerations") or []
-    return GPU_NODE_SELECTOR in selector or any(t.get("key") == GPU_RESOURCE for t in tolerations)
+    # Key lookups only: a node selector's value may be unknown in preview and is not needed.
+    selector = set(mapping(spec, "nodeSelector"))
+    tolerations = items(spec, "tolerations")
+    return GPU_NODE_SELECTOR in selector or any(get(t, "key") == GPU_RESOURCE for t in tolerations)
 
 
 def k8s_resources(resource_type: str, props: Props, params: Params) -> list[str]:
     spec = pod_spec(resource_type, props)
     problems = []
-    for container in spec.get("containers") or []:
-        name = container.get("name", "?")
+    for container in items(spec, "containers"):
+        name = get(container, "name", "?")
         for kind, required in (
             ("requests", params["requiredRequests"]),
             ("limits", params["requiredLimits"]),
         ):
-            present = get(container, f"resources.{kind}", {}) or {}
+            present = set(mapping(container, f"resources.{kind}"))  # names only, not quantities
             missing = [r for r in required if r not in present]
             if missing:
                 problems.append(f"container {name!r} has no {kind} for {missing}")
-        if _wants_gpu(spec) and GPU_RESOURCE not in (get(container, "resources.limits", {}) or {}):
+        if _wants_gpu(spec) and GPU_RESOURCE not in set(mapping(container, "resources.limits")):
             problems.append(f"container {name!r} runs on GPU nodes without a {GPU_RESOURCE} limit")
     return problems
 
@@ -295,11 +319,11 @@ def k8s_no_privileged(resource_type: str, props: Props, params: Params) -> list[
     problems = []
     spec = pod_spec(resource_type, props)
     for flag in ("hostNetwork", "hostPID", "hostIPC"):
-        if spec.get(flag) is True:
+        if get(spec, flag) is True:
             problems.append(f"pod uses {flag}")
     for container in _containers(resource_type, props):
-        context = container.get("securityContext") or {}
-        name = container.get("name", "?")
+        context = mapping(container, "securityContext")
+        name = get(container, "name", "?")
         if context.get("privileged") is True:
             problems.append(f"container {name!r} is privileged")
         if context.get("allowPrivilegeEscalation") is True:
@@ -316,10 +340,10 @@ def image_is_pinned(image: str) -> bool:
 
 def k8s_pinned_images(resource_type: str, props: Props, params: Params) -> list[str]:
     return [
-        f"container {c.get('name', '?')!r} image {c.get('image')!r} is not pinned (tag or digest,"
+        f"container {get(c, 'name', '?')!r} image {get(c, 'image')!r} is not pinned (tag or digest,"
         " never 'latest')"
         for c in _containers(resource_type, props)
-        if not image_is_pinned(str(c.get("image") or ""))
+        if not image_is_pinned(str(get(c, "image", "")))
     ]
 
 
@@ -328,22 +352,22 @@ def k8s_probes(resource_type: str, props: Props, params: Params) -> list[str]:
         return []
     spec = pod_spec(resource_type, props)
     return [
-        f"container {c.get('name', '?')!r} lacks {probe}"
-        for c in spec.get("containers") or []
+        f"container {get(c, 'name', '?')!r} lacks {probe}"
+        for c in items(spec, "containers")
         for probe in params["requiredProbes"]
-        if not c.get(probe)
+        if not get(c, probe)
     ]
 
 
 def k8s_secrets_from_refs(resource_type: str, props: Props, params: Params) -> list[str]:
     return [
-        f"container {c.get('name', '?')!r} sets {env.get('name')!r} as a literal; read it from a"
+        f"container {get(c, 'name', '?')!r} sets {get(env, 'name')!r} as a literal; read it from a"
         " Secret (valueFrom.secretKeyRef)"
         for c in _containers(resource_type, props)
-        for env in c.get("env") or []
-        if SECRET_NAME_RE.search(str(env.get("name", "")))
-        and not SECRET_REFERENCE_RE.search(str(env.get("name", "")))
-        and env.get("value")
+        for env in items(c, "env")
+        if SECRET_NAME_RE.search(str(get(env, "name", "")))
+        and not SECRET_REFERENCE_RE.search(str(get(env, "name", "")))
+        and get(env, "value")
     ]
 
 
