@@ -207,8 +207,11 @@ def create_model(
     return load_base_model(base_model)
 
 
-def save_for_serving(bundle: ModelBundle, out_dir: Path) -> Path:
-    """config.json, model.safetensors, tokenizer files with the chat template, generation_config.
+def save_for_serving(
+    bundle: ModelBundle, out_dir: Path, extra_files: dict[str, str] | None = None
+) -> Path:
+    """config.json, model.safetensors, tokenizer files with the chat template, generation_config,
+    and `extra_files` (name -> text, e.g. the training host record).
 
     Written to a sibling temp directory and renamed, so a crash never leaves a half model.
     """
@@ -228,6 +231,8 @@ def save_for_serving(bundle: ModelBundle, out_dir: Path) -> Path:
             eos_token_id=bundle.tokenizer.eos_token_id,
             pad_token_id=bundle.tokenizer.pad_token_id,
         ).save_pretrained(tmp)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         try:

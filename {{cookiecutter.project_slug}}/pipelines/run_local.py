@@ -4,7 +4,7 @@
 
 `--base-model` may also name a model in this project's registry (`champion`, `candidate`, a
 version number or `models:/NAME@ALIAS`): training then continues from that model's weights (with
-LoRA, as for any base model), which is how the demo trains a second version to canary.
+LoRA, as for any base model).
 
 The same pipeline definition Vertex AI runs (pipelines/pipeline.py), executed here by
 `kfp.local.SubprocessRunner` in this environment. The registry is MLflow on SQLite under
@@ -34,6 +34,7 @@ from pipelines.registry import (
     default_tracking_uri,
     resolve_model,
 )
+from pipelines.training import read_training_host
 from policies.gates import load_gates
 
 OUT_DIR = BUILD / "train"
@@ -151,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "registration": registration,
         "model_dir": str(model.path),
+        # CPU, vector units, threads and kernels: what else the weights depend on.
+        "training_host": read_training_host(model.path),
         "dataset_sha256": card["sha256"],
         "params": {k: v for k, v in arguments.items() if k not in ("git_sha",)},
         "seconds": seconds,

@@ -8,6 +8,9 @@ and scores with the task module shared with evals/.
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import random
 import time
 from collections.abc import Callable
@@ -42,7 +45,58 @@ class TrainConfig:
         return asdict(self)
 
 
+# The same seed and data give different weights on CPUs with different vector units: PyTorch and
+# MKL pick kernels per CPU (AVX-512 here, AVX2 there), and their rounding differs. Measured on one
+# machine, four kernel choices moved the v1 model's golden label accuracy between 0.29 and 0.35.
+# Pinning both to AVX2, which every x86-64 CPU of the last decade has, makes those machines run the
+# same kernels for about 30 % more training time. Set before the first tensor operation (both
+# libraries read them once); a value the user exported wins. Other architectures are left alone.
+CPU_KERNEL_PINS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"}
+HOST_FILE = "training_host.json"
+_ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "sve", "asimd")
+
+
+def pin_cpu_kernels() -> None:
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        for name, value in CPU_KERNEL_PINS.items():
+            os.environ.setdefault(name, value)
+
+
+def _cpu_model_and_flags() -> tuple[str, list[str]]:
+    try:
+        info = Path("/proc/cpuinfo").read_text()  # Linux; elsewhere the platform's own name
+    except OSError:
+        return platform.processor() or platform.machine(), []
+    fields: dict[str, str] = {}
+    for line in info.splitlines():  # the first processor's entry is enough
+        key, colon, value = line.partition(":")
+        if colon:
+            fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", fields.get("Features", "")).split())
+    model = fields.get("model name") or fields.get("CPU part") or platform.machine()
+    return model, [flag for flag in _ISA_FLAGS if flag in flags]
+
+
+def training_host(threads: int) -> dict[str, Any]:
+    """What the numbers depend on besides seed and data: recorded beside every trained model, so
+    a different result on another machine can be explained."""
+    import torch
+
+    model, flags = _cpu_model_and_flags()
+    return {
+        "cpu": model,
+        "machine": platform.machine(),
+        "isa_flags": flags,
+        "threads": threads,
+        "torch": torch.__version__,
+        "kernels": torch.backends.cpu.get_cpu_capability(),
+        "mkl_cbwr": os.environ.get("MKL_CBWR"),
+        "cuda": torch.cuda.is_available(),
+    }
+
+
 def seed_everything(seed: int, threads: int) -> None:
+    pin_cpu_kernels()
     import torch
 
     random.seed(seed)
@@ -243,8 +297,16 @@ def train_model(
     validation = records_by_split.get("validation") or []
     if validation:
         metrics["validation_accuracy"] = evaluate(bundle, validation)["accuracy"]
-    save_for_serving(bundle, out_dir)
+    host = json.dumps(training_host(config.threads), indent=2, sort_keys=True) + "\n"
+    save_for_serving(bundle, out_dir, extra_files={HOST_FILE: host})
     return metrics
+
+
+def read_training_host(model_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((Path(model_dir) / HOST_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def load_for_eval(model_dir: Path) -> ModelBundle:
