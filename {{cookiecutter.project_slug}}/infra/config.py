@@ -253,6 +253,15 @@ class ServingSettings(_Strict):
     stable_model: str = Field(default="champion", min_length=1)
     canary_model: str = Field(default="candidate", min_length=1)
 
+    @field_validator("stable_model", "canary_model", mode="before")
+    @classmethod
+    def _version_number(cls, value: Any) -> Any:
+        # `pulumi config set --path serving.canary_model 7` writes the YAML integer 7 (the CLI
+        # parses --path values as YAML unless given --type string): a version number is a ref.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
     @field_validator("namespace", "service_account")
     @classmethod
     def _namespace(cls, value: str) -> str:

@@ -310,7 +310,9 @@ class GkeBackend:
 
     def _config(self, key: str, value: str | int) -> None:
         # --path: `serving.canary_weight` is the key `canary_weight` inside the `serving` object.
-        self.runner.run(self._pulumi("config", "set", "--path", key, str(value)))
+        # With --path the CLI stores `7` as a YAML integer: model refs are strings on purpose.
+        kind = ["--type", "string"] if isinstance(value, str) else []
+        self.runner.run(self._pulumi("config", "set", "--path", *kind, key, str(value)))
 
     def _up(self) -> None:
         self.runner.run(self._pulumi("up", "--yes", "--skip-preview", "--diff"))

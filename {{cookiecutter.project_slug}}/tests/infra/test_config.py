@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from infra_helpers import STACKS, config_from, stack_values, write_stack_file
 
-from infra.config import ConfigError, load_stack_config
+from infra.config import ConfigError, load_stack_config, project_name, stack_file
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -172,3 +172,25 @@ def test_stack_file_errors_are_clear(tmp_path):
 def test_a_written_stack_file_round_trips(tmp_path):
     path = write_stack_file(tmp_path / "Pulumi.copy.yaml", stack_values("prod"))
     assert load_stack_config("copy", path).environment == "prod"
+
+
+def test_model_refs_as_the_cli_writes_them(tmp_path):
+    """`pulumi config set --path serving.canary_model 7` (no --type) stores the YAML integer 7
+    under the stack's `serving` mapping; the release backend passes --type string, a person
+    running the documented command by hand may not. Both mean registry version 7."""
+    text = stack_file("dev").read_text()
+    serving = f"  {project_name()}:serving:\n"
+    assert serving in text, "the dev stack file has a serving mapping"
+    text = text.replace(serving, serving + "    canary_model: 7\n    stable_model: '3'\n")
+    cfg = load_stack_config("dev", write_stack_text(tmp_path, text))
+    assert (cfg.serving.canary_model, cfg.serving.stable_model) == ("7", "3")
+    for bad in ("true", "''"):
+        path = write_stack_text(tmp_path, text.replace("canary_model: 7", f"canary_model: {bad}"))
+        with pytest.raises(ConfigError, match="canary_model"):
+            load_stack_config("dev", path)
+
+
+def write_stack_text(tmp_path, text):
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(text)
+    return path

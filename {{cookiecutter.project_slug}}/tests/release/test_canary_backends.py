@@ -78,7 +78,17 @@ def test_gke_promotion_commands(tmp_path):
     expected = [
         ["pulumi", "stack", "output", "model_bucket", *PULUMI],
         ["make", "-s", "model-publish", "MODEL=candidate", "BUCKET=gs://acme-models"],
-        ["pulumi", "config", "set", "--path", "serving.canary_model", "7", *PULUMI],
+        [
+            "pulumi",
+            "config",
+            "set",
+            "--path",
+            "--type",
+            "string",
+            "serving.canary_model",
+            "7",
+            *PULUMI,
+        ],
         ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI],
         up,
         ["pulumi", "stack", "output", "--json", *PULUMI],
@@ -89,7 +99,17 @@ def test_gke_promotion_commands(tmp_path):
             up,
         ]
     expected += [
-        ["pulumi", "config", "set", "--path", "serving.stable_model", "7", *PULUMI],
+        [
+            "pulumi",
+            "config",
+            "set",
+            "--path",
+            "--type",
+            "string",
+            "serving.stable_model",
+            "7",
+            *PULUMI,
+        ],
         ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI],
         up,
         ["make", "-s", "registry-promote", "VERSION=7"],

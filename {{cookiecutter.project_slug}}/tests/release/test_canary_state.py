@@ -50,7 +50,7 @@ def test_first_failure_rolls_back_and_stops():
         ({"canary_load": load_summary(requests=5)}, "load.canary.samples"),
         ({"stable_load": load_summary(requests=5)}, "load.stable.samples"),
         ({"eval_compare": compare(delta=-0.2, ci_low=-0.3)}, "eval.label_accuracy.non_inferior"),
-        ({"eval_compare": compare(head=0.2)}, "eval.label_accuracy.min_score"),
+        ({"eval_compare": compare(head=0.1)}, "eval.label_accuracy.min_score"),
         ({"eval_compare": compare(cases=3)}, "eval.samples"),
         ({"problems": ("the canary server died during the step",)}, "collection"),
     ],
