@@ -30,6 +30,7 @@ import pytest
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi_policy import deserialize, proxy
 
 from common.project import ROOT
 from infra.config import project_name
@@ -47,11 +48,11 @@ STACKS = sorted(p.name.split(".")[1] for p in (ROOT / "infra").glob("Pulumi.*.ya
 # Planted violations go into this stack's plan: its config keeps gpu-spot-outside-prod mandatory.
 PLANT_STACK = "dev"
 ORGANIZATION = "organization"
-# pulumi_policy/proxy.py's sentinels: the engine sends these for values unknown during preview.
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-UNKNOWN_BOOLEAN = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7"
-# How the engine marks a secret inside a Struct (pulumi_policy/deserialize.py unwraps it).
-SIG, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+# The runtime's own sentinels: the engine sends these for values unknown during preview, and
+# marks a secret inside a Struct this way (pulumi_policy/deserialize.py unwraps it).
+UNKNOWN_STRING = proxy.UNKNOWN_STRING_VALUE
+UNKNOWN_BOOLEAN = proxy.UNKNOWN_BOOLEAN_VALUE
+SIG, SECRET_SIG = deserialize.SPECIAL_SIG_KEY, deserialize.SPECIAL_SECRET_SIG
 LEVELS = {
     "advisory": analyzer_pb2.ADVISORY,
     "mandatory": analyzer_pb2.MANDATORY,
