@@ -69,6 +69,11 @@ class Cluster(pulumi.ComponentResource):
             "enable_components": ["SYSTEM_COMPONENTS"],
             "managed_prometheus": {"enabled": True},
         }
+        # The temporary default pool (deleted right after creation) would otherwise run as the
+        # Compute Engine default service account: CI cannot act as it, and hardened organisations
+        # delete it. `node_config` is that pool's config (pulumi_gcp container.Cluster:
+        # "Parameters used in creating the default node pool").
+        default_pool: Any = hardened_node_config(cfg, args.nodes_service_account)
         self.cluster = gcp.container.Cluster(
             f"{prefix}-gke",
             name=prefix,
@@ -79,6 +84,7 @@ class Cluster(pulumi.ComponentResource):
             # Node pools are separate resources, so changing one never recreates the cluster.
             remove_default_node_pool=True,
             initial_node_count=1,
+            node_config=default_pool,
             deletion_protection=settings.deletion_protection,
             networking_mode="VPC_NATIVE",
             datapath_provider="ADVANCED_DATAPATH",
@@ -109,7 +115,11 @@ class Cluster(pulumi.ComponentResource):
             # GKE cost allocation splits the bill by namespace and label.
             cost_management_config={"enabled": True},
             resource_labels=cfg.cost_labels(),
-            opts=child,
+            # The default pool is gone after creation: a later change to its node_config (or
+            # GKE reporting it differently) must never plan a replacement of the cluster.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(ignore_changes=["nodeConfig"])
+            ),
         )
         pool = settings.system_pool
         system_scaling: Any = {

@@ -37,6 +37,13 @@ GITHUB_REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{
 ROLE_RE = re.compile(r"^(roles|projects/[a-z0-9-]+/roles|organizations/\d+/roles)/[A-Za-z0-9_.]+$")
 # GKE caps a node pool at 1000 nodes per zone; anything near it is a typo, not a plan.
 MAX_POOL_NODES = 1000
+EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+# Documentation domains (RFC 2606): an address there is a placeholder that notifies nobody.
+PLACEHOLDER_DOMAINS = ("example.com", "example.org", "example.net")
+PUBSUB_TOPIC_RE = re.compile(
+    r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/[A-Za-z][\w.~+%-]{2,254}$"
+)
+CHANNEL_RE = re.compile(r"^projects/[a-z0-9-]+/notificationChannels/[0-9]+$")
 
 
 class ConfigError(ValueError):
@@ -242,6 +249,62 @@ class GithubSettings(_Strict):
         return value
 
 
+class AlertSettings(_Strict):
+    """Who the serving alert policies notify (Cloud Monitoring notification channels).
+
+    `emails` and `pubsub_topic` become channels the program creates; `channels` are existing
+    channels (Slack, PagerDuty, ...) by resource name. Every alert policy notifies all of them.
+    """
+
+    emails: list[str] = Field(default_factory=list)
+    # An existing topic; grant roles/pubsub.publisher on it to
+    # service-<project number>@gcp-sa-monitoring-notification.iam.gserviceaccount.com.
+    pubsub_topic: str | None = None
+    channels: list[str] = Field(default_factory=list)
+    # prod must notify someone; `true` accepts, visibly in the stack file, that nobody is told.
+    allow_unrouted: bool = False
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not EMAIL_RE.match(address):
+                raise ValueError(f"{address!r}: not an email address")
+            if address.rsplit("@", 1)[1].lower() in PLACEHOLDER_DOMAINS:
+                raise ValueError(f"{address!r}: a placeholder domain notifies nobody")
+        if len(set(value)) != len(value):
+            raise ValueError(f"{value!r}: addresses must be unique")
+        return value
+
+    @field_validator("pubsub_topic")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        if value is not None and not PUBSUB_TOPIC_RE.match(value):
+            raise ValueError(f"{value!r}: expected 'projects/<project id>/topics/<topic>'")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not CHANNEL_RE.match(name):
+                raise ValueError(
+                    f"{name!r}: expected 'projects/<project>/notificationChannels/<id>'"
+                )
+        return value
+
+    def routed(self) -> bool:
+        return bool(self.emails or self.pubsub_topic or self.channels)
+
+    @model_validator(mode="after")
+    def _unrouted(self) -> AlertSettings:
+        if self.allow_unrouted and self.routed():
+            raise ValueError(
+                "alerts.allow_unrouted=True: channels are configured, remove allow_unrouted"
+            )
+        return self
+
+
 class ServingSettings(_Strict):
     namespace: str = "llm"
     # The Kubernetes service account bound to the serving identity through Workload Identity.
@@ -252,6 +315,10 @@ class ServingSettings(_Strict):
     # Registry references each track serves; `make canary BACKEND=gke` sets them per release.
     stable_model: str = Field(default="champion", min_length=1)
     canary_model: str = Field(default="candidate", min_length=1)
+    # Mount the model-hub token (Secret Manager, latest version) into the vLLM pods. Off by
+    # default: weights come from the model bucket, and a mount of a secret without a version
+    # keeps every pod in ContainerCreating. Add the version first, then set it (infra/README.md).
+    mount_hub_token: bool = False
 
     @field_validator("stable_model", "canary_model", mode="before")
     @classmethod
@@ -294,10 +361,18 @@ class StackConfig(_Strict):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     github: GithubSettings
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @model_validator(mode="after")
     def _against_catalog(self) -> StackConfig:
         problems = _catalog_problems(self)
+        alerts = self.alerts
+        if self.environment == "prod" and not (alerts.routed() or alerts.allow_unrouted):
+            problems.append(
+                "alerts={}: prod alert policies must notify someone; set alerts.emails, "
+                "alerts.pubsub_topic or alerts.channels (or alerts.allow_unrouted: true to accept, "
+                "in the stack file, alerts that notify nobody)"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

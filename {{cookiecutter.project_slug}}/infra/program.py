@@ -120,6 +120,10 @@ def build(cfg: StackConfig) -> Platform:
             max_replicas=cfg.serving.max_replicas,
             stable_model=cfg.serving.stable_model,
             canary_model=cfg.serving.canary_model,
+            mount_hub_token=cfg.serving.mount_hub_token,
+            notification_channels=cfg.alerts.channels,
+            alert_emails=cfg.alerts.emails,
+            alert_pubsub_topic=cfg.alerts.pubsub_topic,
             labels=cfg.cost_labels(),
         ),
         opts=pulumi.ResourceOptions.merge(

@@ -16,6 +16,14 @@ Choices (details in serving/README.md):
   it (Google's recommended form over syncing into a Kubernetes Secret).
 - The HPA scales on `vllm:num_requests_waiting` per pod, read from Managed Prometheus
   (PodMonitoring) through the custom-metrics Stackdriver adapter.
+- pulumi-kubernetes waits for a Service to have endpoints and a Deployment to roll out (10 min by
+  default). A parked track (0 replicas) can never satisfy the Service wait, so its Deployment and
+  Service carry `pulumi.com/skipAwait: "true"`; active ones get custom timeouts long enough for a
+  GPU node to scale up plus the startup probe's window (`await_timeout_s`). Contract:
+  pulumi/pulumi-kubernetes provider/pkg/await/await.go (Creation/Update skip the awaiter when
+  metadata.SkipAwaitLogic(inputs)), provider/pkg/await/service.go (ready once the Endpoints object
+  has subsets, DefaultServiceTimeoutMins = 10), provider/pkg/metadata/overrides.go
+  (TimeoutDuration: the resource's customTimeouts first).
 """
 
 from __future__ import annotations
@@ -40,6 +48,13 @@ RUN_AS = 1000
 HPA_METRIC = "prometheus.googleapis.com|vllm:num_requests_waiting|gauge"
 GPU_RESOURCE = "nvidia.com/gpu"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
+SKIP_AWAIT = "pulumi.com/skipAwait"
+# Budget for a GPU node to be added from zero before the pod can start: node create, GPU driver
+# install, image streaming of the multi-GB vLLM image. A ceiling, not a wait.
+NODE_SCALE_UP_S = 900
+# The upstream image (vllm-project/vllm docker/Dockerfile) has no USER and no passwd entry for
+# RUN_AS; getpass.getuser() (torch/triton cache paths) reads these before the passwd database.
+POSIX_USER = "vllm"
 
 
 @dataclass
@@ -61,7 +76,10 @@ class ServingOnGkeArgs:
     stable_model: str = "champion"  # model prefix in the bucket (a version is best: immutable)
     canary_model: str = "candidate"
     gateway_class: str = "gke-l7-rilb"  # internal Application Load Balancer (proxy-only subnet)
-    notification_channels: Sequence[pulumi.Input[str]] = ()
+    notification_channels: Sequence[pulumi.Input[str]] = ()  # existing channels (resource names)
+    alert_emails: Sequence[str] = ()  # one email channel each, created here
+    alert_pubsub_topic: str | None = None  # an existing topic: one Pub/Sub channel, created here
+    mount_hub_token: bool = False  # mount the hub-token secret (it must have a version first)
     labels: dict[str, str] = field(default_factory=dict)  # extra labels (cost: team, ...)
     spec: ServingSpec | None = None  # default: serving/serving.yaml
 
@@ -92,6 +110,28 @@ def hub_token_resource(secret_id: str, project_id: str) -> str:
     return f"{base}/versions/latest"
 
 
+def parked(args: ServingOnGkeArgs, track: str) -> bool:
+    """No traffic, no pods: the canary at weight 0, the stable track with min_replicas 0."""
+    return args.canary_weight == 0 if track == "canary" else args.min_replicas == 0
+
+
+def await_timeout_s(spec: ServingSpec, max_replicas: int) -> int:
+    """How long Pulumi may wait for an active track's Deployment (and its Service) to be ready.
+
+    The first pod may need a GPU node from zero (NODE_SCALE_UP_S), then up to the startup probe's
+    window (failureThreshold x periodSeconds) plus one readiness period. The rollout replaces pods
+    one at a time (maxSurge 1, maxUnavailable 0) and a replacement may wait for the old pod's GPU
+    node (termination grace), so every further replica adds that window again.
+    """
+    probes = spec.gke.probes
+    per_pod = (
+        probes.startup.failure_threshold * probes.startup.period_s
+        + probes.readiness.period_s
+        + spec.gke.termination_grace_s
+    )
+    return NODE_SCALE_UP_S + max(1, max_replicas) * per_pod
+
+
 def _replicas(args: ServingOnGkeArgs, track: str) -> tuple[int | None, int, int]:
     """(Deployment replicas or None when the HPA owns it, HPA min, HPA max).
 
@@ -100,8 +140,7 @@ def _replicas(args: ServingOnGkeArgs, track: str) -> tuple[int | None, int, int]
     """
     hpa_min = max(1, args.min_replicas)
     hpa_max = max(hpa_min, args.max_replicas)
-    parked = args.canary_weight == 0 if track == "canary" else args.min_replicas == 0
-    return (0 if parked else None), hpa_min, hpa_max
+    return (0 if parked(args, track) else None), hpa_min, hpa_max
 
 
 def _probe(spec: ServingSpec, kind: str) -> dict[str, Any]:
@@ -127,7 +166,7 @@ def _deployment(
     model_prefix = f"models/{registry}/{model_ref}"
     replicas, _, _ = _replicas(args, track)
     gpus = str(args.gpus_per_node)
-    container = {
+    container: dict[str, Any] = {
         "name": "vllm",
         "image": gke.image,
         "imagePullPolicy": "IfNotPresent",
@@ -135,9 +174,11 @@ def _deployment(
         "args": spec.gke_args(MODEL_MOUNT, served, args.gpus_per_node),
         "ports": [{"name": PORT_NAME, "containerPort": gke.port, "protocol": "TCP"}],
         "env": [
-            {"name": "HF_TOKEN_PATH", "value": f"{HUB_TOKEN_DIR}/{HUB_TOKEN_FILE}"},
             # The root filesystem is read-only: every cache goes to the /tmp emptyDir.
             {"name": "HOME", "value": "/tmp/home"},
+            # RUN_AS has no passwd entry in the image: getpass.getuser() reads these first.
+            {"name": "USER", "value": POSIX_USER},
+            {"name": "LOGNAME", "value": POSIX_USER},
             {"name": "HF_HOME", "value": "/tmp/hf"},
             {"name": "VLLM_CACHE_ROOT", "value": "/tmp/vllm"},
             {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
@@ -159,7 +200,6 @@ def _deployment(
         "lifecycle": {"preStop": {"sleep": {"seconds": gke.prestop_sleep_s}}},
         "volumeMounts": [
             {"name": "model", "mountPath": MODEL_MOUNT, "readOnly": True},
-            {"name": "hub-token", "mountPath": HUB_TOKEN_DIR, "readOnly": True},
             {"name": "dshm", "mountPath": "/dev/shm"},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
@@ -182,7 +222,7 @@ def _deployment(
             "metadata-cache:ttl-secs:-1",
         ]
     )
-    pod = {
+    pod: dict[str, Any] = {
         "serviceAccountName": args.ksa_name,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -211,6 +251,23 @@ def _deployment(
                     },
                 },
             },
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": gke.shm_size}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": gke.resources.ephemeral_storage}},
+            # GCS FUSE file cache (on the node's boot disk / local SSD).
+            {"name": "gke-gcsfuse-cache", "emptyDir": {}},
+        ],
+    }
+    if args.mount_hub_token:
+        # Only when configured: the CSI driver mounts versions/latest, and a secret without a
+        # version keeps the pod in ContainerCreating (the program never writes the value).
+        container["env"].insert(
+            0, {"name": "HF_TOKEN_PATH", "value": f"{HUB_TOKEN_DIR}/{HUB_TOKEN_FILE}"}
+        )
+        container["volumeMounts"].insert(
+            1, {"name": "hub-token", "mountPath": HUB_TOKEN_DIR, "readOnly": True}
+        )
+        pod["volumes"].insert(
+            1,
             {
                 "name": "hub-token",
                 "csi": {
@@ -220,12 +277,7 @@ def _deployment(
                     "volumeAttributes": {"secretProviderClass": "model-hub-token"},
                 },
             },
-            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": gke.shm_size}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": gke.resources.ephemeral_storage}},
-            # GCS FUSE file cache (on the node's boot disk / local SSD).
-            {"name": "gke-gcsfuse-cache", "emptyDir": {}},
-        ],
-    }
+        )
     spec_dict: dict[str, Any] = {
         "selector": {"matchLabels": selector_labels(track)},
         "strategy": {
@@ -249,7 +301,20 @@ def _deployment(
     }
     if replicas is not None:
         spec_dict["replicas"] = replicas
-    return _obj("apps/v1", "Deployment", track_name(track), args, labels, spec=spec_dict)
+    return _obj(
+        "apps/v1",
+        "Deployment",
+        track_name(track),
+        args,
+        labels,
+        annotations=_await_annotations(args, track),
+        spec=spec_dict,
+    )
+
+
+def _await_annotations(args: ServingOnGkeArgs, track: str) -> dict[str, str] | None:
+    """A parked track's Deployment and Service: Pulumi must not wait for pods that never come."""
+    return {SKIP_AWAIT: "true"} if parked(args, track) else None
 
 
 def _obj(
@@ -307,25 +372,9 @@ def render_objects(
             annotations={"iam.gke.io/gcp-service-account": args.serving_gsa_email},
             automountServiceAccountToken=False,
         ),
-        _obj(
-            "secrets-store.csi.x-k8s.io/v1",
-            "SecretProviderClass",
-            "model-hub-token",
-            args,
-            labels,
-            spec={
-                "provider": "gke",
-                "parameters": {
-                    "secrets": pulumi.Output.from_input(hub_token_resource_name).apply(
-                        lambda name: f'- resourceName: "{name}"\n  path: "{HUB_TOKEN_FILE}"\n'
-                    )
-                    if isinstance(hub_token_resource_name, pulumi.Output)
-                    else f'- resourceName: "{hub_token_resource_name}"\n'
-                    f'  path: "{HUB_TOKEN_FILE}"\n'
-                },
-            },
-        ),
     ]
+    if args.mount_hub_token:
+        objects.append(_secret_provider_class(args, labels, hub_token_resource_name))
     for track in TRACKS:
         name = track_name(track)
         track_labels = {**labels, "llmops/track": track}
@@ -338,6 +387,7 @@ def render_objects(
                 name,
                 args,
                 track_labels,
+                annotations=_await_annotations(args, track),
                 spec={
                     "type": "ClusterIP",
                     "selector": selector_labels(track),
@@ -480,6 +530,29 @@ def render_objects(
     return objects
 
 
+def _secret_provider_class(
+    args: ServingOnGkeArgs, labels: dict[str, str], resource_name: Any
+) -> dict[str, Any]:
+    """GKE's Secret Manager add-on: the hub token's latest version as an in-memory file."""
+
+    def secrets(name: str) -> str:
+        return f'- resourceName: "{name}"\n  path: "{HUB_TOKEN_FILE}"\n'
+
+    value = (
+        pulumi.Output.from_input(resource_name).apply(secrets)
+        if isinstance(resource_name, pulumi.Output)
+        else secrets(resource_name)
+    )
+    return _obj(
+        "secrets-store.csi.x-k8s.io/v1",
+        "SecretProviderClass",
+        "model-hub-token",
+        args,
+        labels,
+        spec={"provider": "gke", "parameters": {"secrets": value}},
+    )
+
+
 def _quantity(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{int(value * 1000)}m"
 
@@ -608,6 +681,10 @@ class ServingOnGke(pulumi.ComponentResource):
         )
         objects = render_objects(args, served_name, registry_name, token)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
+        # Active tracks' Deployments and Services: wait as long as a cold GPU start can take.
+        wait = f"{await_timeout_s(spec, args.max_replicas)}s"
+        active_timeouts = pulumi.CustomTimeouts(create=wait, update=wait)
+        active = {track_name(t) for t in TRACKS if not parked(args, t)}
         self.resources: dict[str, pulumi.Resource] = {}
         namespace = None
         for obj in objects:
@@ -616,6 +693,10 @@ class ServingOnGke(pulumi.ComponentResource):
             if namespace is not None:  # everything else lives in the namespace
                 options = pulumi.ResourceOptions.merge(
                     k8s_opts, pulumi.ResourceOptions(depends_on=[namespace])
+                )
+            if obj["kind"] in ("Deployment", "Service") and obj["metadata"]["name"] in active:
+                options = pulumi.ResourceOptions.merge(
+                    options, pulumi.ResourceOptions(custom_timeouts=active_timeouts)
                 )
             resource = _resource(
                 obj, f"{name}-{obj['kind'].lower()}-{obj['metadata']['name']}", options
@@ -632,6 +713,30 @@ class ServingOnGke(pulumi.ComponentResource):
             project=project,
             opts=gcp_opts,
         )
+        # Notification channels: created here for emails and a Pub/Sub topic, plus existing ones.
+        self.channels: list[gcp.monitoring.NotificationChannel] = [
+            gcp.monitoring.NotificationChannel(
+                f"{name}-notify-email-{i}",
+                display_name=f"{served_name} serving alerts: {address}",
+                type="email",
+                labels={"email_address": address},
+                project=project,
+                opts=gcp_opts,
+            )
+            for i, address in enumerate(args.alert_emails)
+        ]
+        if args.alert_pubsub_topic:
+            self.channels.append(
+                gcp.monitoring.NotificationChannel(
+                    f"{name}-notify-pubsub",
+                    display_name=f"{served_name} serving alerts: Pub/Sub",
+                    type="pubsub",
+                    labels={"topic": args.alert_pubsub_topic},
+                    project=project,
+                    opts=gcp_opts,
+                )
+            )
+        channels = [c.name for c in self.channels] + list(args.notification_channels)
         self.alerts = [
             gcp.monitoring.AlertPolicy(
                 f"{name}-alert-{alert}",
@@ -644,11 +749,14 @@ class ServingOnGke(pulumi.ComponentResource):
                             "query": query,
                             "duration": f"{spec.monitoring.duration_s}s",
                             "evaluation_interval": "60s",
+                            # The vllm:* series exist only once a pod has been scraped; without
+                            # this Cloud Monitoring rejects the policy at creation.
+                            "disable_metric_validation": True,
                         },
                     }
                 ],
                 documentation={"content": advice, "mime_type": "text/markdown"},
-                notification_channels=list(args.notification_channels),
+                notification_channels=channels,
                 severity="WARNING" if alert in ("kv-cache-usage", "queue-depth") else "ERROR",
                 user_labels={
                     k.replace(".", "_").replace("/", "_"): v for k, v in args.labels.items()

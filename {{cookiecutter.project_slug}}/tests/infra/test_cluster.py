@@ -6,6 +6,7 @@ import pulumi
 from infra_helpers import run_recorded
 
 from infra.cluster import Cluster, ClusterArgs
+from infra.recording import RecordingMonitor
 
 NODES_SA = "nodes@p.iam.gserviceaccount.com"
 
@@ -35,6 +36,11 @@ def test_cluster(dev):
     assert gke["loggingConfig"]["enableComponents"] == ["SYSTEM_COMPONENTS", "WORKLOADS"]
     assert gke["masterAuth"]["clientCertificateConfig"]["issueClientCertificate"] is False
     assert gke["resourceLabels"]["environment"] == "dev"
+    # The temporary default pool runs as the nodes identity, not the Compute Engine default SA,
+    # and its config never plans a cluster replacement once the pool is gone.
+    assert gke["nodeConfig"]["serviceAccount"] == NODES_SA
+    assert gke["nodeConfig"]["workloadMetadataConfig"]["mode"] == "GKE_METADATA"
+    assert "guestAccelerators" not in gke["nodeConfig"]
 
     system = rec[f"{dev.prefix}-system"]
     assert system.parent_urn == component.urn
@@ -47,3 +53,19 @@ def test_cluster(dev):
     assert config["clusters"][0]["cluster"]["server"] == "https://203.0.113.10"
     assert config["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
     assert pulumi  # the kubeconfig output is secret; only its shape is checked here
+
+
+def test_default_pool_config_changes_never_replace_the_cluster(dev, monkeypatch):
+    """`ignoreChanges: [nodeConfig]` reaches the engine (the mocks do not record options)."""
+    seen = {}
+    original = RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        seen[request.name] = list(request.ignoreChanges)
+        return original(self, request)
+
+    monkeypatch.setattr(RecordingMonitor, "RegisterResource", spy)
+    args = ClusterArgs(network="vpc-id", subnet="subnet-id", nodes_service_account=NODES_SA)
+    run_recorded(dev, lambda: Cluster(dev, args))
+    assert seen[f"{dev.prefix}-gke"] == ["nodeConfig"]
+    assert seen[f"{dev.prefix}-system"] == []

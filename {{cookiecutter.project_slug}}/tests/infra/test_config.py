@@ -194,3 +194,45 @@ def write_stack_text(tmp_path, text):
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text(text)
     return path
+
+
+# ---------------------------------------------------------------- alerts: who is notified
+def test_prod_alerts_must_notify_someone_or_say_so():
+    values = stack_values("prod")
+    values.pop("alerts", None)
+    with pytest.raises(ConfigError) as caught:
+        config_from(values, "prod")
+    assert "alerts={}: prod alert policies must notify someone" in str(caught.value)
+    assert load_stack_config("prod").alerts.allow_unrouted  # the committed stack says so, visibly
+    values["alerts"] = {"emails": ["oncall@acme.io"]}
+    assert config_from(values, "prod").alerts.routed()
+    dev = config_from(stack_values("dev"))
+    assert not dev.alerts.routed() and not dev.alerts.allow_unrouted  # dev needs no channel
+
+
+@pytest.mark.parametrize(
+    "alerts, needle",
+    [
+        ({"emails": ["oncall@example.com"]}, "'oncall@example.com': a placeholder domain"),
+        ({"emails": ["not-an-address"]}, "'not-an-address': not an email address"),
+        ({"emails": ["a@acme.io", "a@acme.io"]}, "addresses must be unique"),
+        ({"pubsub_topic": "alerts"}, "'alerts': expected 'projects/<project id>/topics/<topic>'"),
+        ({"channels": ["slack"]}, "'slack': expected 'projects/<project>/notificationChannels/"),
+        (
+            {"allow_unrouted": True, "emails": ["a@acme.io"]},
+            "alerts.allow_unrouted=True: channels are configured",
+        ),
+        ({"email": ["a@acme.io"]}, "alerts.email"),
+    ],
+)
+def test_alert_channel_rules(alerts, needle):
+    values = stack_values()
+    values["alerts"] = alerts
+    refused(values, needle)
+
+
+def test_hub_token_mount_is_off_unless_configured():
+    assert not any(load_stack_config(s).serving.mount_hub_token for s in STACKS)
+    values = stack_values()
+    values["serving"]["mount_hub_token"] = True
+    assert config_from(values).serving.mount_hub_token

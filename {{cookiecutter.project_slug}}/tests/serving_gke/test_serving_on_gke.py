@@ -16,9 +16,12 @@ from infra.config import ENVIRONMENTS, load_stack_config
 from infra.serving import (
     GPU_RESOURCE,
     HPA_METRIC,
+    NODE_SCALE_UP_S,
     PORT_NAME,
+    SKIP_AWAIT,
     ServingOnGkeArgs,
     alert_rules,
+    await_timeout_s,
     dashboard_json,
     hub_token_resource,
     render_objects,
@@ -221,8 +224,6 @@ def test_workload_identity_weights_and_token(objects):
     assert sa["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].endswith(
         ".iam.gserviceaccount.com"
     )
-    spc = by_kind(objects, "SecretProviderClass")["model-hub-token"]
-    assert "/secrets/hub-token/versions/latest" in spc["spec"]["parameters"]["secrets"]
     for track in ("stable", "canary"):
         deployment = by_kind(objects, "Deployment")[track_name(track)]
         pod = deployment["spec"]["template"]["spec"]
@@ -241,9 +242,75 @@ def test_workload_identity_weights_and_token(objects):
             .split(",")[0]
             .endswith(f"/{model}")
         )
+
+
+def test_hub_token_is_mounted_only_when_configured(objects):
+    """The CSI driver mounts versions/latest; a secret without a version would keep every pod in
+    ContainerCreating, and the program creates the secret without one."""
+    assert not by_kind(objects, "SecretProviderClass")
+    for deployment in by_kind(objects, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        assert "hub-token" not in {v["name"] for v in pod["volumes"]}
+        assert "hub-token" not in {m["name"] for m in container["volumeMounts"]}
+        assert "HF_TOKEN_PATH" not in {e["name"] for e in container["env"]}
+
+    gated = render_objects(args_for("prod", mount_hub_token=True))
+    spc = by_kind(gated, "SecretProviderClass")["model-hub-token"]
+    assert "/secrets/hub-token/versions/latest" in spc["spec"]["parameters"]["secrets"]
+    for deployment in by_kind(gated, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes["hub-token"]["csi"]["volumeAttributes"]["secretProviderClass"] == (
             "model-hub-token"
         )
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["HF_TOKEN_PATH"].startswith(mounts["hub-token"]["mountPath"] + "/")
+    for version in CLUSTER_VERSIONS:
+        for obj in gated:
+            if obj["kind"] in CORE_KINDS:
+                kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_vllm_finds_a_user_name_without_a_passwd_entry(objects):
+    """The upstream image has no USER and no passwd entry for the pod's UID: getpass.getuser()
+    (torch/triton cache paths) reads LOGNAME/USER before the passwd database."""
+    for deployment in by_kind(objects, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert env["USER"] and env["LOGNAME"] == env["USER"]
+        assert env["HOME"].startswith("/tmp/")  # the writable emptyDir
+
+
+@pytest.mark.parametrize(
+    "stack, weight, parked_tracks",
+    [("dev", 0, {"stable", "canary"}), ("prod", 0, {"canary"}), ("prod", 10, set())],
+)
+def test_parked_tracks_skip_the_await(stack, weight, parked_tracks):
+    """pulumi-kubernetes waits for a Service to target a Pod: a 0-replica track never does."""
+    objects = render_objects(args_for(stack, canary_weight=weight))
+    for kind in ("Deployment", "Service"):
+        for track in ("stable", "canary"):
+            annotations = by_kind(objects, kind)[track_name(track)]["metadata"].get(
+                "annotations", {}
+            )
+            expected = {SKIP_AWAIT: "true"} if track in parked_tracks else {}
+            assert annotations == expected, (kind, track)
+    for track in parked_tracks:
+        assert by_kind(objects, "Deployment")[track_name(track)]["spec"]["replicas"] == 0
+
+
+def test_await_timeout_covers_a_cold_gpu_start():
+    spec = load_spec()
+    startup = spec.gke.probes.startup
+    window = startup.failure_threshold * startup.period_s
+    assert window >= 1800  # serving.yaml allows 30 minutes to load weights
+    one = await_timeout_s(spec, 1)
+    assert one >= NODE_SCALE_UP_S + window > 600  # beyond the provider's 10-minute default
+    assert await_timeout_s(spec, 3) - one == 2 * (one - NODE_SCALE_UP_S)  # pods roll one by one
 
 
 def test_hub_token_resource_names():
@@ -312,6 +379,63 @@ def test_component_declares_exactly_the_rendered_objects():
                 assert inputs[key] == obj[key], (obj["kind"], key)
     route = k8s[("HTTPRoute", "vllm")].inputs["spec"]["rules"][0]["backendRefs"]
     assert [r["weight"] for r in route] == [75, 25]
+
+
+def _registrations(args: ServingOnGkeArgs, monkeypatch) -> dict[str, tuple[str, str]]:
+    """(create, update) custom timeouts per resource, as sent to the engine."""
+    from infra.recording import RecordingMonitor
+
+    seen: dict[str, tuple[str, str]] = {}
+    original = RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        timeouts = request.customTimeouts
+        seen[request.name] = (timeouts.create, timeouts.update)
+        return original(self, request)
+
+    monkeypatch.setattr(RecordingMonitor, "RegisterResource", spy)
+    _record(args)
+    return seen
+
+
+def test_active_tracks_wait_for_a_cold_gpu_start(monkeypatch):
+    args = args_for("prod", canary_weight=0)
+    seen = _registrations(args, monkeypatch)
+    wait = f"{await_timeout_s(load_spec(), args.max_replicas)}s"
+    for kind in ("deployment", "service"):
+        assert seen[f"serving-{kind}-vllm-stable"] == (wait, wait)
+        assert seen[f"serving-{kind}-vllm-canary"] == ("", "")  # parked: skipAwait instead
+    assert seen["serving-horizontalpodautoscaler-vllm-stable"] == ("", "")
+
+
+def test_alerts_skip_metric_validation_and_notify_every_channel():
+    existing = "projects/my-project/notificationChannels/42"
+    args = args_for(
+        "prod",
+        alert_emails=["oncall@acme.io", "ml@acme.io"],
+        alert_pubsub_topic="projects/my-project/topics/alerts",
+        notification_channels=[existing],
+    )
+    recorded = _record(args)
+    channel_type = "gcp:monitoring/notificationChannel:NotificationChannel"
+    channels = [r for r in recorded if r.type == channel_type]
+    assert sorted((c.inputs["type"], sorted(c.inputs["labels"].items())) for c in channels) == [
+        ("email", [("email_address", "ml@acme.io")]),
+        ("email", [("email_address", "oncall@acme.io")]),
+        ("pubsub", [("topic", "projects/my-project/topics/alerts")]),
+    ]
+    alerts = [r for r in recorded if r.type == "gcp:monitoring/alertPolicy:AlertPolicy"]
+    assert len(alerts) == 5
+    for alert in alerts:
+        condition = alert.inputs["conditions"][0]["conditionPrometheusQueryLanguage"]
+        # The vllm:* series do not exist before the first scrape: Monitoring would refuse.
+        assert condition["disableMetricValidation"] is True
+        assert sorted(alert.inputs["notificationChannels"]) == sorted(
+            [c.name for c in channels] + [existing]
+        )
+    # Without configuration: no channel created, and the policies still validate lazily.
+    bare = _record(args_for("dev"))
+    assert not [r for r in bare if r.type.endswith("NotificationChannel")]
 
 
 def test_component_declares_dashboard_and_alerts():
