@@ -46,9 +46,9 @@ class LoadGates(_Strict):
 class CanaryGates(_Strict):
     steps: list[int]
     max_latency_ratio: float = Field(ge=1)
-    # Per latency metric (ttft, itl): below this difference (ms) the relative check passes
+    # Per latency metric (ttft, itl, e2e): below this difference (ms) the relative check passes
     # whatever the ratio: at p95 on small samples, a few ms on a fast endpoint is noise.
-    latency_noise_floor_ms: dict[Literal["ttft", "itl"], Annotated[float, Field(ge=0)]] = {}
+    latency_noise_floor_ms: dict[Literal["ttft", "itl", "e2e"], Annotated[float, Field(ge=0)]] = {}
     max_error_rate_delta: float = Field(ge=0, le=1)
     min_requests_per_step: int = Field(ge=1)
 

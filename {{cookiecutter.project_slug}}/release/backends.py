@@ -103,6 +103,7 @@ def measure_with_make(
     load_args: list[str],
     eval_args: list[str],
     concurrent: bool = True,
+    versions: dict[str, str] | None = None,
 ) -> StepEvidence:
     """Eval and load both sides with the project's own targets, into a fresh directory per step.
 
@@ -112,14 +113,27 @@ def measure_with_make(
     earlier step or run can never be re-used. `make load` exits 1 on an SLO breach but still
     writes its summary: the gate reads the summary; a summary that is missing is what counts as
     no evidence.
+
+    `versions` is the model version each side serves: `make eval` is told it (a remote endpoint
+    cannot say; without it the summary reads `unknown`), and the gate checks that every
+    document names it.
     """
+    versions = versions or {}
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     problems: list[str] = []
     for order, (kind, extra) in enumerate((("eval", eval_args), ("load", load_args))):
         sides = list(endpoints) if order % 2 == 0 else list(reversed(endpoints))
         commands = [
-            ["make", kind, f"ENDPOINT={endpoints[s]}", f"OUT={out / s / kind}", *extra]
+            [
+                "make",
+                kind,
+                f"ENDPOINT={endpoints[s]}",
+                f"OUT={out / s / kind}",
+                *extra,
+                # Last, so the controller's version wins over one in EVAL_ARGS.
+                *([f"MODEL_VERSION={versions[s]}"] if kind == "eval" and versions.get(s) else []),
+            ]
             for s in sides
         ]
         if concurrent:
@@ -155,6 +169,10 @@ def measure_with_make(
         stable_eval=_read(out / "stable" / "eval" / "summary.json"),
         canary_eval=_read(out / "canary" / "eval" / "summary.json"),
         problems=tuple(problems),
+        served={
+            side: {"endpoint": url, "model_version": versions.get(side, "")}
+            for side, url in endpoints.items()
+        },
     )
 
 
@@ -201,6 +219,14 @@ class LocalBackend:
                 f"stable and canary serve the same model ({_identity(info['stable'])}): nothing "
                 "to release; register a different candidate first (make train-candidate)"
             )
+        for side, server in info.items():
+            # The gate ties each step's evidence to the registry versions it judges.
+            if not str(server.get("model_version", "")).isdigit():
+                raise ValueError(
+                    f"the {side} server serves {_identity(server)}, not a registered version: "
+                    "the gate could not tell its evidence from another model's; serve a registry "
+                    f"version (make serve MODEL=<alias or version> NAME={self.names[side]})"
+                )
         return {
             side: {
                 k: server.get(k)
@@ -225,8 +251,16 @@ class LocalBackend:
                 ),
             )
         endpoints = {side: info["endpoint"] for side, info in servers.items()}
+        versions = {side: str(info.get("model_version", "")) for side, info in servers.items()}
         evidence = measure_with_make(
-            self.runner, endpoints, out, weight, self.load_args, self.eval_args, concurrent=False
+            self.runner,
+            endpoints,
+            out,
+            weight,
+            self.load_args,
+            self.eval_args,
+            concurrent=False,
+            versions=versions,
         )
         died = [side for side in ("stable", "canary") if self._server(side) is None]
         if died:
@@ -294,8 +328,9 @@ class GkeBackend:
     # `serving_stable_endpoint` / `serving_canary_endpoint` (in-cluster Service URLs: the
     # runner must be in the cluster, or these are set to a tunnel's URLs).
     endpoints: dict[str, str] = field(default_factory=dict)
-    # The registry version the candidate was published as (set by prepare).
+    # The registry version the candidate was published as, and the one stable serves (prepare).
     version: str = ""
+    stable_version: str = ""
 
     def _pulumi(self, *args: str) -> list[str]:
         return [
@@ -322,6 +357,7 @@ class GkeBackend:
             raise ValueError(
                 "CANDIDATE= is required for the gke backend (a registry alias or version, e.g. 7)"
             )
+        self.stable_version = self._stable_version()
         self.version = self._publish()
         self._config("serving.canary_model", self.version)
         self._config("serving.canary_weight", 0)
@@ -339,8 +375,30 @@ class GkeBackend:
             "stack": self.stack,
             "candidate": self.candidate,
             "version": self.version,
+            "stable_version": self.stable_version,
             "endpoints": self.endpoints,
         }
+
+    def _stable_version(self) -> str:
+        """The version the stable track serves (`serving.stable_model`): its evidence is checked
+        against it. An alias or the default is refused: what it names can change under us, and
+        evals would cache answers under it."""
+        try:
+            ref = self.runner.output(
+                self._pulumi("config", "get", "--path", "serving.stable_model")
+            ).strip()
+        except RuntimeError:
+            ref = ""  # not set: the stack serves its default ref (`champion`)
+        if self.runner.dry_run:
+            return ref or "<stable_model>"
+        if not ref.isdigit():
+            what = f"`{ref}`" if ref else "the default alias `champion`"
+            raise ValueError(
+                f"stack {self.stack}: stable serves {what}, not a version number, so its "
+                "evidence cannot be tied to a model; pin the version it serves: "
+                "pulumi config set --path --type string serving.stable_model <version>"
+            )
+        return ref
 
     def _publish(self) -> str:
         """Copy the candidate into the stack's model bucket (`make model-publish`), where the
@@ -357,7 +415,9 @@ class GkeBackend:
             ["make", "-s", "model-publish", f"MODEL={self.candidate}", f"BUCKET=gs://{bucket}"]
         ).strip()
         # Its last stdout line is the JSON record (empty in a dry run).
-        return json.loads(published.splitlines()[-1])["version"] if published else self.candidate
+        if not published:
+            return self.candidate
+        return str(json.loads(published.splitlines()[-1])["version"])
 
     def set_weight(self, weight: int) -> None:
         self._config("serving.canary_weight", weight)
@@ -372,8 +432,9 @@ class GkeBackend:
                     f"stack {self.stack} has no endpoint for {', '.join(missing) or 'any side'}",
                 ),
             )
+        versions = {"stable": self.stable_version, "canary": self.version}
         return measure_with_make(
-            self.runner, self.endpoints, out, weight, self.load_args, self.eval_args
+            self.runner, self.endpoints, out, weight, self.load_args, self.eval_args, True, versions
         )
 
     def promote(self) -> str:

@@ -1,7 +1,9 @@
 """The canary gate: one step's evidence in, a list of checks out (pure; no I/O).
 
 A step passes only when every check passes on the evidence gathered during that step. Missing
-or partial evidence is a failed check, never a skipped one, so it can never promote.
+or partial evidence is a failed check, never a skipped one, so it can never promote. Evidence
+must also name the model version and endpoint the controller says each side serves: a summary
+from another model (or one that names none) fails its `identity.*` check.
 Thresholds come from policies/gates.yaml (`load`, `eval`, `canary`) and are echoed in each check.
 """
 
@@ -36,6 +38,9 @@ class StepEvidence:
     canary_eval: dict[str, Any] | None = None
     # Problems seen while collecting (a command that failed, a server that died).
     problems: tuple[str, ...] = ()
+    # What the controller knows each side serves, to check the evidence against:
+    # {"stable": {"model_version": "1", "endpoint": "http://.../v1"}, "canary": {...}}.
+    served: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,11 @@ class StepResult:
 
 # --- reading the load-test summary -----------------------------------------------------------
 
-_LATENCY_KEYS = {"ttft": ("ttft", "ttft_ms"), "itl": ("itl", "itl_ms", "inter_token_latency")}
+_LATENCY_KEYS = {
+    "ttft": ("ttft", "ttft_ms"),
+    "itl": ("itl", "itl_ms", "inter_token_latency"),
+    "e2e": ("e2e", "e2e_ms"),
+}
 
 
 def _number(value: Any) -> float | None:
@@ -71,7 +80,7 @@ def _number(value: Any) -> float | None:
 
 
 def latency_p95_ms(summary: dict[str, Any], metric: str) -> float | None:
-    """p95 of `ttft` or `itl` in ms from a load summary (nested `{ttft: {p95: ..}}` or flat)."""
+    """p95 of `ttft`, `itl` or `e2e` in ms from a load summary (`{ttft_ms: {p95: ..}}` or flat)."""
     for key in _LATENCY_KEYS[metric]:
         block = summary.get(key)
         if isinstance(block, dict):
@@ -160,7 +169,110 @@ def _row_value(row: dict[str, Any], *names: str) -> float | None:
     return None
 
 
+# --- identity: is this evidence about the models being judged? -------------------------------
+
+SIDES = ("stable", "canary")
+
+
+def _url(value: Any) -> str:
+    return str(value).rstrip("/") if value else ""
+
+
+def _eval_models(ev: StepEvidence, side: str) -> list[tuple[str, dict[str, Any]]]:
+    """(document, the model block it records) for each eval document about `side`.
+
+    `make eval` records `manifest.model` ({model_version, endpoint, ...}); `make eval-compare`
+    copies each input's block to `comparison.base.model` / `comparison.head.model`.
+    """
+    found: list[tuple[str, dict[str, Any]]] = []
+    if ev.eval_compare is not None:
+        role = "base" if side == "stable" else "head"
+        block = _comparison(ev.eval_compare).get(role)
+        model = block.get("model") if isinstance(block, dict) else None
+        found.append((f"compare.json {role}", model if isinstance(model, dict) else {}))
+    summary = ev.stable_eval if side == "stable" else ev.canary_eval
+    if summary is not None:
+        manifest = summary.get("manifest")
+        model = manifest.get("model") if isinstance(manifest, dict) else None
+        found.append((f"{side} eval summary", model if isinstance(model, dict) else {}))
+    return found
+
+
+def _identity_checks(ev: StepEvidence) -> list[Check]:
+    """Each side's eval and load evidence must come from the version and endpoint it serves.
+
+    Evals record a model version; the load test records only its endpoint, which the controller
+    knows serves that version. A document that names none, or another, fails: a compare.json
+    whose head is another model must not judge this canary. A missing document gets no identity
+    check: `load.evidence` / `eval.evidence` already fail the step, with the clearer reason.
+    """
+    checks = []
+    for side in SIDES:
+        want = ev.served.get(side) or {}
+        version, endpoint = str(want.get("model_version") or ""), _url(want.get("endpoint"))
+        if not version or not endpoint:
+            for kind in ("eval", "load"):
+                checks.append(
+                    Check(
+                        f"identity.{kind}.{side}",
+                        False,
+                        f"the controller did not record which version/endpoint {side} serves",
+                    )
+                )
+            continue
+        problems, seen = [], []
+        docs = _eval_models(ev, side)
+        for label, model in docs:
+            got = str(model.get("model_version") or "")
+            seen.append(got or None)
+            if got in ("", "unknown"):
+                problems.append(f"{label} names no model version")
+            elif got != version:
+                problems.append(f"{label} is from version {got}")
+            if _url(model.get("endpoint")) != endpoint:
+                problems.append(f"{label} measured {model.get('endpoint') or 'no endpoint'}")
+        if docs:
+            checks.append(
+                Check(
+                    f"identity.eval.{side}",
+                    not problems,
+                    f"{side}: version {version} at {endpoint}"
+                    + (
+                        f"; but {'; '.join(problems)}"
+                        if problems
+                        else f" ({len(docs)} document(s))"
+                    ),
+                    seen,
+                    version,
+                )
+            )
+        load = ev.stable_load if side == "stable" else ev.canary_load
+        if load is not None:
+            got_url = _url(load.get("endpoint"))
+            checks.append(
+                Check(
+                    f"identity.load.{side}",
+                    got_url == endpoint,
+                    f"{side} load summary measured {got_url or 'no endpoint'} "
+                    f"({side}: version {version} at {endpoint})",
+                    got_url or None,
+                    endpoint,
+                )
+            )
+    return checks
+
+
 # --- the checks ------------------------------------------------------------------------------
+
+
+def _skipped(*docs: dict[str, Any] | None) -> dict[str, str]:
+    """Why the suite skipped a metric (`skipped_metrics`, e.g. no judge configured)."""
+    out: dict[str, str] = {}
+    for doc in docs:
+        skipped = (doc or {}).get("skipped_metrics")
+        if isinstance(skipped, dict):
+            out.update({k: str(v) for k, v in skipped.items() if k not in out})
+    return out
 
 
 def _eval_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
@@ -172,7 +284,14 @@ def _eval_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
         inner = _comparison(ev.eval_compare)
         cases = _row_value(inner, "paired_cases", "cases", "n_cases")
         checks = [_min_cases_check(cases, gates)]
+        heads: dict[str, float] = {}
+        bases: set[str] = set()
         for metric, row in sorted(rows.items()):
+            head = _row_value(row, "head", "head_mean", "canary")
+            if head is not None:
+                heads[metric] = head
+            if _row_value(row, "base", "base_mean", "stable") is not None:
+                bases.add(metric)
             if row.get("gated") is False:
                 continue  # informational metrics (e.g. per-case latency) do not gate
             low = _row_value(row, "ci_low", "delta_ci_low", "lower")
@@ -182,10 +301,9 @@ def _eval_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
                 why = row.get("missing") or "comparison row has no delta"
                 checks.append(Check(f"eval.{metric}", False, f"not compared: {why}"))
                 continue
-            head = _row_value(row, "head", "head_mean", "canary")
             checks.append(_noninferiority(metric, bound, low is not None, margin))
-            checks.extend(_min_score(metric, head, gates))
-        return checks
+        skipped = _skipped(ev.eval_compare, ev.canary_eval)
+        return checks + _min_scores(heads, bases, skipped, gates)
     if ev.stable_eval is None or ev.canary_eval is None:
         which = "stable" if ev.stable_eval is None else "canary"
         return [
@@ -205,8 +323,7 @@ def _eval_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
             checks.append(Check(f"eval.{metric}", False, "stable has no score for this metric"))
             continue
         checks.append(_noninferiority(metric, head[metric] - base[metric], False, margin))
-        checks.extend(_min_score(metric, head[metric], gates))
-    return checks
+    return checks + _min_scores(head, set(base), _skipped(ev.canary_eval), gates)
 
 
 def _min_cases_check(cases: float | None, gates: Gates) -> Check:
@@ -229,19 +346,30 @@ def _noninferiority(metric: str, bound: float, paired_ci: bool, margin: float) -
     )
 
 
-def _min_score(metric: str, score: float | None, gates: Gates) -> list[Check]:
-    floor = gates.eval.min_scores.get(metric)
-    if floor is None or score is None:
-        return []
-    return [
-        Check(
-            f"eval.{metric}.min_score",
-            score >= floor,
-            f"canary {score:.3f} (min {floor})",
-            round(score, 4),
-            floor,
+def _min_scores(
+    head: dict[str, float], base: set[str], skipped: dict[str, str], gates: Gates
+) -> list[Check]:
+    """One check per metric `eval.min_scores` names, measured or not: a metric the suite no
+    longer scores (renamed, dropped, its judge not configured) must not pass by absence."""
+    checks = []
+    for metric, floor in sorted(gates.eval.min_scores.items()):
+        score = head.get(metric)
+        if score is None:
+            where = "on the canary" if metric in base else "on either side"
+            why = f" ({skipped[metric]})" if metric in skipped else ""
+            detail = f"not measured {where}{why}; the canary needs >= {floor}"
+            checks.append(Check(f"eval.{metric}.min_score", False, detail, None, floor))
+            continue
+        checks.append(
+            Check(
+                f"eval.{metric}.min_score",
+                score >= floor,
+                f"canary {score:.3f} (min {floor})",
+                round(score, 4),
+                floor,
+            )
         )
-    ]
+    return checks
 
 
 def _latency_checks(metric: str, slo: float, ev: StepEvidence, gates: Gates) -> list[Check]:
@@ -301,6 +429,7 @@ def _load_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
     load = gates.load
     checks += _latency_checks("ttft", load.ttft_p95_ms, ev, gates)
     checks += _latency_checks("itl", load.itl_p95_ms, ev, gates)
+    checks += _latency_checks("e2e", load.e2e_p95_ms, ev, gates)
     canary_err, stable_err = error_rate_of(ev.canary_load), error_rate_of(ev.stable_load)
     if canary_err is None or stable_err is None:
         checks.append(Check("load.error_rate", False, "error rate missing from a load summary"))
@@ -342,6 +471,7 @@ def _load_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
 def evaluate_step(evidence: StepEvidence, gates: Gates) -> StepResult:
     """Every check for one step; the step passes only if all pass."""
     checks: list[Check] = [Check("collection", False, problem) for problem in evidence.problems]
+    checks += _identity_checks(evidence)
     checks += _load_checks(evidence, gates)
     checks += _eval_checks(evidence, gates)
     return StepResult(evidence.weight, tuple(checks))

@@ -35,7 +35,7 @@ def mutated(section, key, value):
         (mutated("eval", "min_scores", {"label_accuracy": 1.5}), "between 0 and 1"),
         (mutated("load", "ttft_p95_ms", -1), "load.ttft_p95_ms"),
         (mutated("load", "ttft_p99_ms", 5), "load.ttft_p99_ms"),
-        (mutated("canary", "latency_noise_floor_ms", {"e2e": 5}), "latency_noise_floor_ms"),
+        (mutated("canary", "latency_noise_floor_ms", {"tpot": 5}), "latency_noise_floor_ms"),
         (mutated("canary", "latency_noise_floor_ms", {"ttft": -1}), "latency_noise_floor_ms"),
     ],
 )

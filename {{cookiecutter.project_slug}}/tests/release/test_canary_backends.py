@@ -22,15 +22,23 @@ PULUMI = ["--stack", "prod", "--cwd", "infra", "--non-interactive"]
 
 
 class StackRunner(Runner):
-    """Dry-run runner that answers `pulumi stack output` and `make model-publish` as they do."""
+    """Dry-run runner that answers `pulumi stack output`, `pulumi config get` and
+    `make model-publish` as they do (`stable=None`: the config key is not set)."""
 
-    def __init__(self, tmp: Path, outputs: dict[str, str], version: str = "7"):
+    def __init__(
+        self, tmp: Path, outputs: dict[str, str], version: str = "7", stable: str | None = "3"
+    ):
         super().__init__(log=tmp / "log", cwd=tmp, dry_run=True)
         self.outputs = outputs
         self.version = version
+        self.stable = stable
 
     def output(self, command: list[str]) -> str:
         self.commands.append(command)
+        if command[:3] == ["pulumi", "config", "get"]:
+            if self.stable is None:
+                raise RuntimeError("command failed: configuration key not found")
+            return self.stable + "\n"
         if command[:3] == ["pulumi", "stack", "output"] and command[3] != "--json":
             return self.outputs.get(command[3], "") + "\n"
         if "model-publish" in command:
@@ -76,6 +84,7 @@ def test_gke_promotion_commands(tmp_path):
     up = ["pulumi", "up", "--yes", "--skip-preview", "--diff", *PULUMI]
     # The alias is published as the version it points to, and the tracks serve that version.
     expected = [
+        ["pulumi", "config", "get", "--path", "serving.stable_model", *PULUMI],
         ["pulumi", "stack", "output", "model_bucket", *PULUMI],
         ["make", "-s", "model-publish", "MODEL=candidate", "BUCKET=gs://acme-models"],
         [
@@ -116,6 +125,35 @@ def test_gke_promotion_commands(tmp_path):
     ]
     assert commands == expected
     assert decision["models"]["version"] == "7"
+    assert decision["models"]["stable_version"] == "3"
+
+
+@pytest.mark.parametrize(
+    ("stable", "says"), [("champion", "`champion`"), (None, "the default alias")]
+)
+def test_gke_refuses_a_stable_track_that_serves_no_version_number(tmp_path, stable, says):
+    runner = StackRunner(tmp_path, STACK_OUTPUTS, stable=stable)
+    runner.dry_run = False
+    backend = GkeBackend(runner, stack="prod", candidate="candidate")
+    decision = canary.run_canary(backend, GATES, tmp_path)
+    assert decision["verdict"] == "refused"
+    assert f"stable serves {says}" in decision["reason"] and "not a version" in decision["reason"]
+    assert not any("model-publish" in c for c in runner.commands)
+
+
+def test_gke_tells_evals_each_sides_version_and_the_gate_expects_it(tmp_path):
+    backend = GkeBackend(StackRunner(tmp_path, STACK_OUTPUTS), stack="prod", candidate="candidate")
+    backend.prepare()
+    evidence = backend.measure(10, tmp_path / "step-010")
+    evals = [c for c in backend.runner.commands if c[:2] == ["make", "eval"]]
+    assert [(c[2], c[-1]) for c in evals] == [
+        ("ENDPOINT=http://stable/v1", "MODEL_VERSION=3"),
+        ("ENDPOINT=http://canary/v1", "MODEL_VERSION=7"),
+    ]
+    assert evidence.served == {
+        "stable": {"endpoint": "http://stable/v1", "model_version": "3"},
+        "canary": {"endpoint": "http://canary/v1", "model_version": "7"},
+    }
 
 
 def test_gke_promotion_stands_when_the_registry_alias_cannot_move(tmp_path):
@@ -153,7 +191,11 @@ def test_gke_rollback_sets_weight_back_to_zero(tmp_path):
     tail = backend.runner.commands[-2:]
     assert tail[0] == ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI]
     assert tail[1][:2] == ["pulumi", "up"]
-    assert not any("serving.stable_model" in c for c in backend.runner.commands)
+    # Stable's model is read (to check its evidence), never changed.
+    assert not any(
+        c[:3] == ["pulumi", "config", "set"] and "serving.stable_model" in c
+        for c in backend.runner.commands
+    )
 
 
 def test_gke_endpoints_given_explicitly_skip_the_stack_outputs(tmp_path):
@@ -255,6 +297,36 @@ def test_local_backend_refuses_when_stable_and_canary_serve_the_same_model(tmp_p
     assert decision["verdict"] == "refused"
     assert "same model (version 3)" in decision["reason"]
     assert backend.runner.commands == []  # both were running: nothing started, nothing stopped
+
+
+def test_local_backend_refuses_a_server_that_serves_no_registered_version(tmp_path):
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    import os
+
+    for name, version in (("stable", "local"), ("canary", "4")):
+        record = {"pid": os.getpid(), "endpoint": f"http://{name}/v1", "model_version": version}
+        (serving / f"{name}.json").write_text(json.dumps({**record, "model_dir": f"/m/{name}"}))
+    backend = LocalBackend(Runner(log=tmp_path / "log", cwd=tmp_path, dry_run=True), serving)
+    decision = canary.run_canary(backend, GATES, tmp_path)
+    assert decision["verdict"] == "refused"
+    reason = decision["reason"]
+    assert "stable server serves directory /m/stable, not a registered version" in reason
+
+
+def test_local_backend_measures_with_the_served_versions(tmp_path):
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    import os
+
+    for name, version in (("stable", "1"), ("canary", "2")):
+        record = {"pid": os.getpid(), "endpoint": f"http://{name}/v1", "model_version": version}
+        (serving / f"{name}.json").write_text(json.dumps(record))
+    backend = LocalBackend(Runner(log=tmp_path / "log", cwd=tmp_path, dry_run=True), serving)
+    evidence = backend.measure(10, tmp_path / "step")
+    assert evidence.served["canary"] == {"endpoint": "http://canary/v1", "model_version": "2"}
+    evals = [c for c in backend.runner.commands if c[:2] == ["make", "eval"]]
+    assert {c[-1] for c in evals} == {"MODEL_VERSION=1", "MODEL_VERSION=2"}
 
 
 def test_local_backend_reports_a_dead_server_as_failed_evidence(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from canary_evidence import compare, good, load_summary
+from canary_evidence import compare, eval_summary, good, load_summary
 
 from policies.gates import load_gates
 from release import state as sm
@@ -107,8 +107,7 @@ def test_missing_or_partial_evidence_never_promotes(missing, reason):
 
 
 def test_fallback_to_two_eval_summaries_when_no_comparison():
-    base = {"cases": 333, "metrics": {"label_accuracy": {"mean": 0.9}}}
-    worse = {"cases": 333, "metrics": {"label_accuracy": {"mean": 0.7}}}
+    base, worse = eval_summary(label_accuracy=0.9), eval_summary(label_accuracy=0.7)
     ok = evaluate_step(good(10, eval_compare=None, stable_eval=base, canary_eval=base), GATES)
     bad = evaluate_step(good(10, eval_compare=None, stable_eval=base, canary_eval=worse), GATES)
     assert ok.passed
@@ -155,12 +154,13 @@ def test_a_gated_metric_that_was_not_compared_fails_and_ungated_ones_do_not_gate
     doc["comparison"]["metrics"]["latency"]["ci_low"] = -500.0  # ungated: ignored
     result = evaluate_step(good(10, eval_compare=doc), GATES)
     failed = [c for c in result.checks if not c.passed]
-    assert [c.name for c in failed] == ["eval.refusal"]
+    # Not compared, and so not measured for its minimum either.
+    assert [c.name for c in failed] == ["eval.refusal", "eval.refusal.min_score"]
     assert "not compared: no paired scores" in failed[0].detail
 
 
 def test_case_count_read_from_the_eval_summary_case_list():
-    base = {"cases": [{}] * 5, "metrics": {"label_accuracy": {"mean": 0.9}}}
+    base = {**eval_summary(label_accuracy=0.9), "cases": [{}] * 5}
     result = evaluate_step(good(10, eval_compare=None, stable_eval=base, canary_eval=base), GATES)
     assert result.first_failure.name == "eval.samples"
     assert "5 cases" in result.first_failure.detail
