@@ -148,7 +148,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base = _side(args.base, "base", args, out)
     head = _side(args.head, "head", args, out)
     boot = suite.config.bootstrap
-    comparison = compare(base, head, gates.confidence, boot.resamples, boot.seed)
+    comparison = compare(base, head, gates, boot.resamples, boot.seed)
     gate = compare_gate(comparison, head, gates)
     result = {
         "stamp": stamp("evals.compare", base=args.base, head=args.head),
@@ -162,7 +162,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if "delta" in m:
             print(
                 f"  {name:<18} {m['base']:.3f} -> {m['head']:.3f}  ({m['delta']:+.3f}, "
-                f"CI [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}])"
+                f"CI [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}], n={m['n']}) {m['outcome']}"
             )
     flips = comparison["flipped"]
     print(

@@ -1,7 +1,11 @@
-"""Base versus head on the same cases: per-metric paired deltas, bootstrap intervals, flips.
+"""Base versus head on the same cases: per-metric paired deltas, intervals, outcomes, flips.
 
 Cases pair by dataset/id and only when their content (input and expected output) is identical,
 so an edited case is never compared with its old self; unpaired cases are listed, not scored.
+A metric whose per-case scores are all 0 or 1 gets Tango's score interval from its changed
+cases; any other metric the seeded paired bootstrap. Each metric row records its `outcome`
+(`non_inferior`, `inconclusive` or `regressed`, see evals/stats.py) and how small a regression
+its cases can detect (`mde`, `cases_needed` for the margin).
 """
 
 from __future__ import annotations
@@ -9,7 +13,14 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from evals.stats import paired_bootstrap
+from evals.stats import (
+    PLANNING_DISCORDANCE,
+    detectable,
+    outcome,
+    paired_binary_interval,
+    paired_bootstrap,
+)
+from policies.gates import EvalGates
 
 # A per-case score at or above this counts as a pass when listing flipped cases.
 PASS_SCORE = 0.5
@@ -25,8 +36,42 @@ def _side(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _interval(
+    base_scores: list[float], head_scores: list[float], gates: EvalGates, resamples: int, seed: int
+) -> dict[str, Any]:
+    """The paired interval, the outcome and the detectable effect for one metric."""
+    n, confidence = len(base_scores), gates.confidence
+    binary = all(s in (0, 1) for s in (*base_scores, *head_scores))
+    if binary:
+        improved = sum(1 for b, h in zip(base_scores, head_scores, strict=True) if h > b)
+        regressed = sum(1 for b, h in zip(base_scores, head_scores, strict=True) if h < b)
+        delta, low, high = paired_binary_interval(improved, regressed, n, confidence)
+        spread = (improved + regressed) / n
+        extra: dict[str, Any] = {"method": "tango", "improved": improved, "regressed": regressed}
+    else:
+        delta, low, high = paired_bootstrap(base_scores, head_scores, confidence, resamples, seed)
+        diffs = [h - b for b, h in zip(base_scores, head_scores, strict=True)]
+        spread = statistics.pvariance(diffs)
+        extra = {"method": "bootstrap"}
+    # Nothing changed: the set says nothing about spread, so plan with the stated assumption.
+    basis = "observed spread" if spread > 0 else f"assumed {PLANNING_DISCORDANCE:.0%} changed"
+    mde, needed = detectable(
+        spread or PLANNING_DISCORDANCE, n, confidence, gates.power, gates.max_regression, binary
+    )
+    return {
+        "delta": round(delta, 6),
+        "ci_low": round(low, 6),
+        "ci_high": round(high, 6),
+        "outcome": outcome(n, low, high, gates.max_regression, gates.min_cases_per_metric),
+        **extra,
+        "mde": round(mde, 4),
+        "cases_needed": needed,
+        "mde_basis": basis,
+    }
+
+
 def compare(
-    base: dict[str, Any], head: dict[str, Any], confidence: float, resamples: int, seed: int
+    base: dict[str, Any], head: dict[str, Any], gates: EvalGates, resamples: int, seed: int
 ) -> dict[str, Any]:
     base_cases = {c["key"]: c for c in base["cases"]}
     head_cases = {c["key"]: c for c in head["cases"]}
@@ -55,14 +100,11 @@ def compare(
             continue
         base_scores = [b for b, _ in pairs]
         head_scores = [h for _, h in pairs]
-        delta, low, high = paired_bootstrap(base_scores, head_scores, confidence, resamples, seed)
         entry.update(
             base=round(statistics.fmean(base_scores), 6),
             head=round(statistics.fmean(head_scores), 6),
-            delta=round(delta, 6),
-            ci_low=round(low, 6),
-            ci_high=round(high, 6),
             n=len(pairs),
+            **_interval(base_scores, head_scores, gates, resamples, seed),
         )
         metrics[name] = entry
     regressions, improvements = [], []
@@ -89,7 +131,10 @@ def compare(
         "head": _side(head),
         "paired_cases": len(paired),
         "unpaired_cases": unpaired,
-        "confidence": confidence,
+        "confidence": gates.confidence,
+        "margin": gates.max_regression,
+        "power": gates.power,
+        "min_cases_per_metric": gates.min_cases_per_metric,
         "bootstrap": {"resamples": resamples, "seed": seed},
         "metrics": metrics,
         "flipped": {"regressions": regressions, "improvements": improvements},

@@ -2,8 +2,10 @@
 
 - one run (`make eval`): enough cases, and every metric at or above its absolute minimum;
 - base versus head (`make eval-compare`): the same on head, plus non-inferiority on every gated
-  metric: the lower bound of the paired difference's confidence interval must not fall below
-  `-max_regression`.
+  metric: its outcome (evals/stats.py) must be `non_inferior`, i.e. at least
+  `min_cases_per_metric` paired cases and a confidence interval whose lower bound is at or
+  above `-max_regression`. `regressed` fails, and so does `inconclusive` (too few cases, or an
+  interval that straddles the margin): no evidence of non-inferiority is never a pass.
 A metric the gates require that was not measured (for example a skipped judge metric) fails the
 gate: a missing number is never a pass. Every verdict lists the thresholds it applied.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evals.stats import outcome
 from policies.gates import EvalGates
 
 
@@ -71,16 +74,27 @@ def compare_gate(comparison: dict[str, Any], head: dict[str, Any], gates: EvalGa
                 )
             )
             continue
-        low = delta["ci_low"]
-        checks.append(
-            _check(
-                name,
-                "non_inferiority",
-                low,
-                -gates.max_regression,
-                low >= -gates.max_regression - 1e-12,
-                f"delta {delta['delta']:+.3f}, {gates.confidence:.0%} CI "
-                f"[{delta['ci_low']:+.3f}, {delta['ci_high']:+.3f}]",
-            )
-        )
+        checks.append(_non_inferiority(name, delta, gates))
     return _verdict(checks, gates)
+
+
+def _non_inferiority(name: str, row: dict[str, Any], gates: EvalGates) -> dict:
+    margin, low, high, n = gates.max_regression, row["ci_low"], row["ci_high"], row["n"]
+    # Recomputed from the row's numbers (the same rule compare.py records), so the verdict
+    # follows the gates applied here.
+    verdict = outcome(n, low, high, margin, gates.min_cases_per_metric)
+    interval = f"{gates.confidence:.0%} CI [{low:+.3f}, {high:+.3f}]"
+    note = f"{verdict}: n={n}, delta {row['delta']:+.3f}, {interval}"
+    if verdict != "non_inferior":
+        if n < gates.min_cases_per_metric:
+            note += f"; fewer than {gates.min_cases_per_metric} cases for this metric"
+        elif verdict == "regressed":
+            note += f" lies below {-margin:+.2f}"
+        else:
+            note += f" straddles {-margin:+.2f}"
+        if "mde" in row:
+            note += (
+                f"; these cases detect {row['mde']:.3f} at {gates.power:.0%} power, "
+                f"a {margin} margin needs ~{row['cases_needed']} cases ({row['mde_basis']})"
+            )
+    return _check(name, "non_inferiority", low, -margin, verdict == "non_inferior", note)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from evals.stats import PLANNING_DISCORDANCE
+
 MAX_LISTED = 20
 COMPARE_MARKER = "<!-- llmops:eval-compare -->"
 
@@ -38,8 +40,9 @@ def _thresholds(gate: dict[str, Any]) -> str:
     t = gate["thresholds"]
     mins = ", ".join(f"{k} ≥ {v}" for k, v in sorted(t["min_scores"].items())) or "none"
     return (
-        f"Thresholds (policies/gates.yaml): minimums {mins}; at least {t['min_cases']} cases; "
-        f"non-inferiority margin {t['max_regression']} at {t['confidence']:.0%} confidence."
+        f"Thresholds (policies/gates.yaml): minimums {mins}; at least {t['min_cases']} cases"
+        f" ({t['min_cases_per_metric']} per compared metric); non-inferiority margin "
+        f"{t['max_regression']} at {t['confidence']:.0%} confidence."
     )
 
 
@@ -128,6 +131,7 @@ def compare_report(result: dict[str, Any]) -> str:
         )
 
     conf = f"{comparison['confidence']:.0%}"
+    margin = gate["thresholds"]["max_regression"]
     lines = [
         COMPARE_MARKER,
         f"### {icon} Evals: base vs head: {gate['verdict'].upper()}",
@@ -142,8 +146,9 @@ def compare_report(result: dict[str, Any]) -> str:
             else ""
         ),
         "",
-        f"| metric | base | head | delta | {conf} CI | cases | gate |",
-        "|---|---:|---:|---:|---|---:|---|",
+        f"| metric | base | head | delta | {conf} CI | cases | changed (-/+) | outcome | detects |"
+        f" cases for {margin} | gate |",
+        "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---|",
     ]
     status = {c["metric"]: c for c in gate["checks"] if c["check"] == "non_inferiority"}
     mins = {c["metric"]: c for c in gate["checks"] if c["check"] == "min_score"}
@@ -153,12 +158,28 @@ def compare_report(result: dict[str, Any]) -> str:
             "not gated" if not marks else "pass" if all(c["passed"] for c in marks) else "**fail**"
         )
         if m.get("missing"):
-            lines.append(f"| {name} | - | - | - | - | 0 | {verdict}: {m['missing']} |")
+            lines.append(
+                f"| {name} | - | - | - | - | 0 | - | - | - | - | {verdict}: {m['missing']} |"
+            )
             continue
+        changed = f"{m['regressed']} / {m['improved']}" if "improved" in m else "-"
+        # `*`: nothing changed, so the detectable effect assumes the planning change rate.
+        mark = "" if m.get("mde_basis", "observed").startswith("observed") else " *"
         lines.append(
             f"| {name} | {m['base']:.3f} | {m['head']:.3f} | {m['delta']:+.3f} | "
-            f"[{m['ci_low']:+.3f}, {m['ci_high']:+.3f}] | {m['n']} | {verdict} |"
+            f"[{m['ci_low']:+.3f}, {m['ci_high']:+.3f}] | {m['n']} | {changed} | "
+            f"{m.get('outcome', '-')} | {_fmt(m.get('mde'))}{mark} | "
+            f"{m.get('cases_needed', '-')} | {verdict} |"
         )
+    power = comparison.get("power", 0.8)
+    lines += [
+        "",
+        f"*detects*: the smallest regression these cases flag {power:.0%} of the time at "
+        f"{conf} confidence, for a head as good as base with the observed spread (share of "
+        f"changed answers); *cases for {margin}*: how many the margin needs at that spread; "
+        f"`*`: no case changed, {PLANNING_DISCORDANCE:.0%} assumed. Pass/fail metrics use "
+        "Tango's score interval, others the paired bootstrap; `inconclusive` fails the gate.",
+    ]
     for title, key in (
         ("Regressions (passed on base, fail on head)", "regressions"),
         ("Improvements (failed on base, pass on head)", "improvements"),

@@ -25,6 +25,10 @@ class EvalGates(_Strict):
     max_regression: float = Field(ge=0, le=1)
     confidence: float = Field(gt=0.5, lt=1)
     min_cases: int = Field(ge=1)
+    # Per metric, in base-versus-head comparisons: fewer paired cases is `inconclusive`.
+    min_cases_per_metric: int = Field(default=50, ge=1)
+    # Power at which the comparison reports the smallest regression a set can detect.
+    power: float = Field(default=0.8, gt=0.5, lt=1)
 
     @model_validator(mode="after")
     def _scores_are_fractions(self) -> EvalGates:

@@ -301,7 +301,9 @@ def _eval_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
                 why = row.get("missing") or "comparison row has no delta"
                 checks.append(Check(f"eval.{metric}", False, f"not compared: {why}"))
                 continue
-            checks.append(_noninferiority(metric, bound, low is not None, margin))
+            checks.append(
+                _noninferiority(metric, bound, low is not None, margin, row.get("outcome"))
+            )
         skipped = _skipped(ev.eval_compare, ev.canary_eval)
         return checks + _min_scores(heads, bases, skipped, gates)
     if ev.stable_eval is None or ev.canary_eval is None:
@@ -335,12 +337,19 @@ def _min_cases_check(cases: float | None, gates: Gates) -> Check:
     return Check("eval.samples", cases >= need, f"{cases:.0f} cases (need >= {need})", cases, need)
 
 
-def _noninferiority(metric: str, bound: float, paired_ci: bool, margin: float) -> Check:
+def _noninferiority(
+    metric: str, bound: float, paired_ci: bool, margin: float, outcome: Any = None
+) -> Check:
+    """The bound must clear the margin and, when the comparison recorded an outcome (newer
+    compare.json), that outcome must be `non_inferior`: `inconclusive` (too few cases for the
+    metric, or an interval across the margin) and `regressed` never promote. Rows without
+    one are judged on the bound alone."""
     what = "CI lower bound of the paired delta" if paired_ci else "delta of the means"
+    verdict = f"; outcome {outcome}" if outcome is not None else ""
     return Check(
         f"eval.{metric}.non_inferior",
-        bound >= -margin,
-        f"{what} {bound:+.3f} (must be >= {-margin:+.3f})",
+        bound >= -margin and outcome in (None, "non_inferior"),
+        f"{what} {bound:+.3f} (must be >= {-margin:+.3f}){verdict}",
         round(bound, 4),
         -margin,
     )

@@ -1,4 +1,4 @@
-"""Paired bootstrap, the eval gate (pass and each way to fail), comparison and its Markdown."""
+"""Paired intervals, the eval gate (pass and each way to fail), comparison and its Markdown."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from evals.cache import ResponseCache, cache_key
 from evals.compare import compare
 from evals.gate import compare_gate, run_gate
 from evals.report import COMPARE_MARKER, compare_report, run_report
-from evals.stats import paired_bootstrap
+from evals.stats import detectable, outcome, paired_binary_interval, paired_bootstrap
 from policies.gates import EvalGates, load_gates
 
 GATES = EvalGates(
@@ -16,6 +16,7 @@ GATES = EvalGates(
     max_regression=0.05,
     confidence=0.95,
     min_cases=4,
+    min_cases_per_metric=3,
 )
 
 
@@ -100,7 +101,7 @@ def test_a_required_metric_that_was_skipped_fails_the_gate():
 
 def test_same_model_compares_equal_and_passes():
     base = summary([1, 1, 0, 1, 1, 1], [1, 1, 1])
-    result = compare(base, copy.deepcopy(base), 0.95, 500, 1)
+    result = compare(base, copy.deepcopy(base), GATES, 500, 1)
     assert result["paired_cases"] == 9 and not result["unpaired_cases"]
     assert result["metrics"]["label_accuracy"]["delta"] == 0
     assert result["flipped"] == {"regressions": [], "improvements": []}
@@ -110,9 +111,12 @@ def test_same_model_compares_equal_and_passes():
 def test_a_regression_is_flipped_and_fails_non_inferiority():
     base = summary([1] * 10, [1, 1, 1])
     head = summary([1, 1, 1, 1, 1, 1, 0, 0, 0, 1], [1, 1, 1], version="2")
-    result = compare(base, head, 0.95, 1000, 1)
+    result = compare(base, head, GATES, 1000, 1)
     label = result["metrics"]["label_accuracy"]
-    assert label["delta"] == -0.3 and label["ci_high"] <= 0
+    # 3 losses in 10 cases: clearly not non-inferior, yet too few to prove a regression.
+    assert label["delta"] == -0.3 and label["ci_low"] < -0.5
+    assert label["method"] == "tango" and label["outcome"] == "inconclusive"
+    assert (label["regressed"], label["improved"]) == (3, 0)
     assert [f["key"] for f in result["flipped"]["regressions"]] == [
         "regular/r6",
         "regular/r7",
@@ -127,18 +131,96 @@ def test_a_regression_is_flipped_and_fails_non_inferiority():
     assert "regular/r6" in markdown and "non-inferiority margin 0.05" in markdown
 
 
+def test_paired_binary_interval():
+    # Mirror image: swapping improvements and regressions negates the interval.
+    delta, low, high = paired_binary_interval(10, 2, 200, 0.95)
+    assert (delta, round(low, 4), round(high, 4)) == (0.04, 0.0072, 0.0811)
+    mirror = paired_binary_interval(2, 10, 200, 0.95)
+    assert mirror[0] == -0.04 and abs(mirror[1] + high) < 1e-9 and abs(mirror[2] + low) < 1e-9
+    # 9 losses and no gains in 200: the exact conditional bound would be -0.045 (a pass).
+    assert round(paired_binary_interval(0, 9, 200, 0.95)[1], 3) == -0.083
+    assert paired_binary_interval(0, 0, 63, 0.95) == (0.0, 0.0, 0.0)  # nothing changed
+    assert paired_binary_interval(0, 200, 200, 0.95)[1] == -1.0
+    wider = paired_binary_interval(10, 2, 200, 0.99)
+    assert wider[1] < low and wider[2] > high
+
+
+def test_outcome_and_detectable_effect():
+    assert outcome(200, -0.04, 0.03, 0.05, 50) == "non_inferior"
+    assert outcome(200, -0.08, 0.01, 0.05, 50) == "inconclusive"  # straddles -0.05
+    assert outcome(40, 0.10, 0.30, 0.05, 50) == "inconclusive"  # too few cases
+    assert outcome(200, -0.20, -0.09, 0.05, 50) == "regressed"
+    # The README table: cases a margin needs when 10 % of answers change, 80 % power.
+    needed = [detectable(0.10, 100, 0.95, 0.8, m, True)[1] for m in (0.05, 0.10, 0.15)]
+    assert needed == [350, 104, 54]
+    mde, _ = detectable(0.10, 350, 0.95, 0.8, 0.05, True)
+    assert abs(mde - 0.05) < 0.001
+
+
+def test_a_clear_regression_is_regressed_and_named_in_the_gate():
+    base = summary([1] * 100, [1] * 60)
+    head = summary([0] * 30 + [1] * 70, [1] * 60, version="2")
+    result = compare(base, head, GATES, 200, 1)
+    label = result["metrics"]["label_accuracy"]
+    assert label["outcome"] == "regressed" and label["ci_high"] < -0.05
+    assert result["metrics"]["refusal"]["outcome"] == "non_inferior"
+    gate = compare_gate(result, head, GATES)
+    note = next(
+        c["note"]
+        for c in gate["checks"]
+        if c["metric"] == "label_accuracy" and c["check"] == "non_inferiority"
+    )
+    assert note.startswith("regressed: n=100, delta -0.300, 95% CI [")
+
+
+def test_inconclusive_fails_the_gate_with_n_interval_and_cases_needed():
+    gates = GATES.model_copy(update={"min_cases_per_metric": 50})
+    # Label: 200 cases, 15 lost and 15 gained: equal accuracy, interval straddles -0.05.
+    labels_base = [1] * 15 + [0] * 15 + [1] * 170
+    labels_head = [0] * 15 + [1] * 15 + [1] * 170
+    # Refusal: 30 cases, a clear improvement, but fewer than 50 for this metric.
+    base = summary(labels_base, [0] * 30)
+    head = summary(labels_head, [1] * 30, version="2")
+    result = compare(base, head, gates, 200, 1)
+    assert result["metrics"]["label_accuracy"]["outcome"] == "inconclusive"
+    assert result["metrics"]["refusal"]["outcome"] == "inconclusive"
+    gate = compare_gate(result, head, gates)
+    assert not gate["passed"]
+    assert {"label_accuracy non_inferiority", "refusal non_inferiority"} <= set(gate["failed"])
+    notes = {c["metric"]: c["note"] for c in gate["checks"] if c["check"] == "non_inferiority"}
+    assert notes["label_accuracy"].startswith("inconclusive: n=200, delta +0.000, 95% CI [-0.")
+    assert "straddles -0.05" in notes["label_accuracy"]
+    assert "needs ~" in notes["label_accuracy"] and "(observed spread)" in notes["label_accuracy"]
+    assert "fewer than 50 cases for this metric" in notes["refusal"]
+    markdown = compare_report({"comparison": result, "gate": gate, "skipped_metrics": {}})
+    assert "| label_accuracy | 0.925 | 0.925 | +0.000 |" in markdown
+    assert "| 200 | 15 / 15 | inconclusive |" in markdown and "detects" in markdown
+
+
+def test_fractional_scores_use_the_bootstrap():
+    base = summary([1, 1, 1, 1], [1])
+    head = copy.deepcopy(base)
+    for case, value in zip(head["cases"][:4], (0.5, 1.0, 0.75, 1.0), strict=True):
+        case["scores"]["label_accuracy"] = value
+    label = compare(base, head, GATES, 200, 1)["metrics"]["label_accuracy"]
+    assert label["method"] == "bootstrap" and "improved" not in label
+    assert label["mde_basis"] == "observed spread" and label["mde"] > 0
+    same = compare(base, base, GATES, 200, 1)["metrics"]["label_accuracy"]
+    assert same["outcome"] == "non_inferior" and same["mde_basis"] == "assumed 10% changed"
+
+
 def test_an_edited_case_is_not_paired():
     base = summary([1, 1, 1, 1, 1], [1])
     head = copy.deepcopy(base)
     head["cases"][0]["input_sha256"] = "edited"
-    result = compare(base, head, 0.95, 200, 1)
+    result = compare(base, head, GATES, 200, 1)
     assert result["unpaired_cases"] == ["regular/r0"] and result["paired_cases"] == 5
 
 
 def test_a_metric_missing_on_head_fails():
     base = summary([1, 1, 1, 1], [1, 1])
     head = summary([1, 1, 1, 1], [])
-    result = compare(base, head, 0.95, 200, 1)
+    result = compare(base, head, GATES, 200, 1)
     assert "missing" in result["metrics"]["refusal"]
     gate = compare_gate(result, head, GATES)
     assert "refusal non_inferiority" in gate["failed"] and "refusal min_score" in gate["failed"]

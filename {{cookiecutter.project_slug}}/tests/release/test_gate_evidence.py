@@ -141,6 +141,26 @@ def test_a_min_scores_metric_measured_only_on_stable_fails():
     assert "not measured on the canary" in first_failure(evidence).detail
 
 
+# --- the comparison's outcome --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outcome", ["inconclusive", "regressed"])
+def test_an_outcome_other_than_non_inferior_never_promotes(outcome):
+    doc = compare()  # its CI lower bound, -0.01, clears the margin on its own
+    doc["comparison"]["metrics"]["label_accuracy"]["outcome"] = outcome
+    check = first_failure(good(10, eval_compare=doc))
+    assert check.name == "eval.label_accuracy.non_inferior"
+    assert check.detail.endswith(f"outcome {outcome}")
+
+
+def test_a_non_inferior_outcome_still_needs_its_bound():
+    doc = compare()
+    doc["comparison"]["metrics"]["refusal"]["outcome"] = "non_inferior"
+    assert evaluate_step(good(10, eval_compare=doc), GATES).passed
+    doc["comparison"]["metrics"]["refusal"]["ci_low"] = -0.2
+    assert first_failure(good(10, eval_compare=doc)).name == "eval.refusal.non_inferior"
+
+
 # --- end-to-end latency ----------------------------------------------------------------------
 
 
