@@ -15,7 +15,8 @@ PIPELINE_SPEC := build/pipelines/training_pipeline.yaml
 # the other module is removed at generation time.
 ORCHESTRATOR = $(shell sed -n 's/^ *orchestrator: *"\{0,1\}\([a-z-]*\)"\{0,1\}.*/\1/p' llmops.yaml)
 
-.PHONY: train test-model pipeline-compile pipeline-submit models model-publish test-pipelines bench-train
+.PHONY: train test-model pipeline-compile pipeline-submit models model-publish test-pipelines bench-train \
+	bench-kernels
 
 train: ## Run the training pipeline locally (KFP local runner) and register the model: [SEED=] [TRAIN_STEPS=] [DATASET=] [BASE_MODEL=] [LEARNING_RATE=]
 	@$(call venv,pipelines)
@@ -57,3 +58,7 @@ test-pipelines: ## Pipelines tests: data validation, model code, components, com
 bench-train: ## Stage times of training (prepare, create, train, save, evaluate, register, KFP run): [TRAIN_STEPS=]
 	@$(call venv,pipelines)
 	@$(call py,pipelines) bench/train_benchmark.py --steps $(TRAIN_STEPS) --kfp
+
+bench-kernels: ## Champion and candidate recipes under four CPU kernel choices, scored on the goldens: [TRAIN_STEPS=]
+	@$(call venv,pipelines)
+	@$(call py,pipelines) bench/kernel_variation.py --steps $(TRAIN_STEPS)
