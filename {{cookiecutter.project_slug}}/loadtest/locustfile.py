@@ -8,7 +8,12 @@ Normally started by `make load` (loadtest/run.py); the same file runs distribute
 - With `stream=True` Locust's own response time is only time-to-headers, so TTFT, inter-token
   latency, end-to-end latency and output tokens are fired as custom request events, and every
   request's raw timings are kept: percentiles are computed from them (Locust rounds its own).
-- In distributed mode the raw samples travel to the master with the regular worker reports.
+- Arrival times are those of the socket reads, not of requests' yields: requests hands over one
+  HTTP chunk (one SSE event) at a time, so events that came in one read were timed microseconds
+  apart and read as ~0.05 ms inter-token gaps (`_read_clock`; loadtest/sse.py defines ITL).
+- In distributed mode the raw samples travel to the master with the regular worker reports, and
+  when the run time is up the master has every worker finish its in-flight requests and hand
+  over its last samples before it quits (`_flush_workers`): Locust itself waits 0.5 s.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import itertools
 import json
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,8 @@ SAMPLES: list[dict[str, Any]] = []
 CPU: list[float] = []
 _user_numbers = itertools.count()
 _prompts: list[dict] = []
+_unflushed: set[str] = set()  # master: workers whose last samples have not come yet
+FLUSH, FLUSHED = "llm_flush", "llm_flushed"
 
 
 @events.init_command_line_parser.add_listener
@@ -51,8 +59,14 @@ def _init(environment: Any, **_: Any) -> None:
     if not environment.parsed_options.model:
         raise SystemExit("ERROR: --model (the served model name) is required")
     _prompts[:] = load_prompts(Path(environment.parsed_options.prompts)).prompts
-    if not isinstance(environment.runner, MasterRunner):
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message(FLUSHED, _receive_flush)
+    else:
         gevent.spawn(_sample_cpu)
+    if isinstance(runner, WorkerRunner):
+        # Concurrent: stopping the users waits for their requests (up to --stop-timeout).
+        runner.register_message(FLUSH, _flush, concurrent=True)
 
 
 def _sample_cpu() -> None:
@@ -64,12 +78,35 @@ def _sample_cpu() -> None:
         CPU.append(process.cpu_percent(None))
 
 
+def _read_clock(response: Any) -> Callable[[], float]:
+    """A clock that reads the time of the response's latest socket read (see the docstring).
+
+    Wraps `readinto` of the SocketIO under urllib3 -> http.client -> BufferedReader, new for each
+    response. Another transport falls back to timing each chunk as it is handed over.
+    """
+    arrived = [time.perf_counter()]  # bytes read with the headers came no later than this
+    try:
+        raw = response.raw._fp.fp.raw
+        read = raw.readinto
+    except AttributeError:
+        return time.perf_counter
+
+    def timed(buffer: Any) -> int | None:
+        count = read(buffer)
+        arrived[0] = time.perf_counter()
+        return count
+
+    raw.readinto = timed
+    return lambda: arrived[0]
+
+
 def sample_of(result: StreamResult, started_wall: float, status: int) -> dict[str, Any]:
     return {
         "t_start": started_wall,
         "status": status,
         "ttft_s": result.ttft_s,
         "itl_s": result.itl_s,
+        "chunk_itl_s": result.chunk_itl_s,
         "e2e_s": result.e2e_s,
         "output_tokens": result.output_tokens,
         "usage_reported": result.usage_reported,
@@ -84,6 +121,7 @@ def _error_sample(message: str, started_wall: float, elapsed: float, status: int
         "status": status,
         "ttft_s": None,
         "itl_s": [],
+        "chunk_itl_s": [],
         "e2e_s": elapsed,
         "output_tokens": 0,
         "usage_reported": False,
@@ -109,7 +147,8 @@ class ChatUser(HttpUser):
             "max_tokens": options.max_tokens,
             "temperature": options.temperature,
             "stream": True,
-            "stream_options": {"include_usage": True},
+            # vLLM extension: a running token count in every chunk, for chunks of several tokens.
+            "stream_options": {"include_usage": True, "continuous_usage_stats": True},
         }
         if options.ignore_eos == "true":
             payload["ignore_eos"] = True  # vLLM extension: always generate max_tokens
@@ -133,9 +172,10 @@ class ChatUser(HttpUser):
                     )
                 )
                 return
+            arrived = _read_clock(response)
             try:
                 for chunk in response.iter_content(chunk_size=None):
-                    meter.feed(chunk, time.perf_counter())
+                    meter.feed(chunk, arrived())
             except Exception as error:  # a broken connection mid-stream is a failed request
                 meter.fail(f"stream broken: {error}")
             result = meter.finish(time.perf_counter())
@@ -146,6 +186,8 @@ class ChatUser(HttpUser):
         self._record(sample_of(result, started_wall, 200))
 
     def _record(self, sample: dict[str, Any]) -> None:
+        # The mode travels with the samples: an analysed (GKE) run is gated as it was run.
+        sample["ignore_eos"] = self.environment.parsed_options.ignore_eos == "true"
         SAMPLES.append(sample)
         fire = self.environment.events.request.fire
         if sample["error"] is not None:
@@ -186,7 +228,7 @@ class ChatUser(HttpUser):
             exception=None,
             context={},
         )
-        if sample["finish_reason"] == "length":
+        if sample["finish_reason"] == "length" and not sample["ignore_eos"]:
             fire(
                 request_type="LLM",
                 name="truncated (finish_reason=length)",
@@ -208,6 +250,38 @@ def _ship(client_id: str, data: dict[str, Any], **_: Any) -> None:
 def _receive(client_id: str, data: dict[str, Any], **_: Any) -> None:
     SAMPLES.extend(data.get("llm_samples", []))
     CPU.extend(data.get("llm_cpu", []))
+
+
+@events.test_stopping.add_listener
+def _flush_workers(environment: Any, **_: Any) -> None:
+    """Master: before quitting, wait for every worker's last samples (or give up, and say so)."""
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner) or not runner.clients:
+        return
+    _unflushed.update(client.id for client in runner.clients.all)
+    runner.send_message(FLUSH)
+    deadline = time.monotonic() + (environment.stop_timeout or 0) + 30
+    while _unflushed and time.monotonic() < deadline:
+        gevent.sleep(0.2)
+    if _unflushed:
+        print(f"WARNING: {len(_unflushed)} worker(s) sent no last samples: {sorted(_unflushed)}")
+
+
+def _flush(environment: Any, msg: Any, **_: Any) -> None:
+    """Worker: finish the in-flight requests, then hand every sample left to the master."""
+    environment.runner.stop()
+    environment.runner.send_message(FLUSHED, _ship_now())
+
+
+def _ship_now() -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    _ship("", data)
+    return data
+
+
+def _receive_flush(environment: Any, msg: Any, **_: Any) -> None:
+    _receive(msg.node_id, msg.data)
+    _unflushed.discard(msg.node_id)
 
 
 @events.quitting.add_listener

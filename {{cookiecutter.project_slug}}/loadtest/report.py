@@ -47,6 +47,8 @@ def render(summary: dict[str, Any]) -> str:
     ]
     for check in run["gate"]["checks"]:
         mark = "pass" if check["passed"] else "**FAIL**"
+        if check.get("note"):
+            mark += f" ({check['note']})"
         lines.append(f"| {check['name']} | {_value(check)} | {_limit(check)} | {mark} |")
     lines += [
         "",
@@ -55,10 +57,13 @@ def render(summary: dict[str, Any]) -> str:
     ]
     for key, label in (
         ("ttft_ms", "time to first token"),
-        ("itl_ms", "inter-token"),
+        ("itl_ms", "inter-token (per token)"),
+        ("chunk_itl_ms", "inter-chunk (vLLM client's ITL)"),
         ("e2e_ms", "end-to-end"),
     ):
-        d = run[key]
+        d = run.get(key)
+        if d is None:
+            continue
         lines.append(
             f"| {label} | {_ms(d['p50'])} | {_ms(d['p95'])} | {_ms(d['p99'])} "
             f"| {_ms(d['mean'])} | {d['n']} |"
@@ -66,7 +71,8 @@ def render(summary: dict[str, Any]) -> str:
     goodput = run["goodput"]
     lines += [
         "",
-        f"- Requests: {run['requests']} ({run['errors']} errors, {run['truncations']} truncated), "
+        f"- Requests: {run['requests']} ({run['errors']} errors, {run['truncations']} truncated"
+        f"{' by design (ignore_eos)' if run.get('ignore_eos') else ''}), "
         f"{run['requests_per_s']:.2f} req/s over {run['window_s']:.1f} s",
         f"- Output tokens: {run['output_tokens']:,} = "
         f"**{run['output_tokens_per_s']:,.1f} tokens/s** "
@@ -96,6 +102,16 @@ def render(summary: dict[str, Any]) -> str:
             f"{_ms(server['mean'])} ms, p50 ~{_ms(server['p50'])} ms; client mean "
             f"{_ms(check['client_mean_ms'])} ms -> **{check['status']}** "
             f"(ratio {check['ratio']:.2f})"
+        )
+    itl = run.get("server_itl_cross_check") or {"status": "unavailable", "reason": "not run"}
+    if itl["status"] == "unavailable":
+        lines.append(f"- Server ITL cross-check: unavailable ({itl['reason']})")
+    else:
+        lines.append(
+            f"- Server ITL (vLLM histogram, {run['server']['itl_ms']['count']} steps): mean "
+            f"{itl['server_mean_ms']:.2f} ms, p50 ~{_ms(itl['server_p50_ms'])} ms; client "
+            f"per-token mean {itl['client_mean_ms']:.2f} ms, p50 {_ms(itl['client_p50_ms'])} ms "
+            f"-> **{itl['status']}** (ratio {itl['ratio']:.2f}; reported, not gated)"
         )
     if summary.get("steps"):
         lines += [

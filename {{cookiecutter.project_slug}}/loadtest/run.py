@@ -170,7 +170,7 @@ def evaluate(
     duration: float,
 ) -> dict[str, Any]:
     """One load level's figures, SLO verdict and self-checks."""
-    result = metrics.summarize(samples, gates)
+    result = metrics.summarize(samples, gates, metrics.ignore_eos_of(samples, profile.ignore_eos))
     result["gate"] = metrics.gate(result, gates)
     result["generator_cpu"] = metrics.cpu_verdict(
         cpu, profile.generator.cpu_warn_percent, profile.generator.cpu_fail_percent
@@ -179,6 +179,7 @@ def evaluate(
     result["server_cross_check"] = server_metrics.cross_check(
         result["ttft_ms"], server, profile.ttft_tolerance
     )
+    result["server_itl_cross_check"] = server_metrics.cross_check_itl(result["itl_ms"], server)
     result["users"] = users
     result["duration_s"] = duration
     return result
@@ -243,6 +244,13 @@ def warnings_of(result: dict[str, Any]) -> list[str]:
             f"client TTFT mean {check['client_mean_ms']:.1f} ms vs server "
             f"{check['server_mean_ms']:.1f} ms (ratio {check['ratio']:.2f}): the client or the "
             "network adds latency"
+        )
+    itl = result["server_itl_cross_check"]
+    if itl["status"] == "warn":
+        found.append(
+            f"client ITL mean {itl['client_mean_ms']:.2f} ms vs server "
+            f"{itl['server_mean_ms']:.2f} ms (ratio {itl['ratio']:.2f}): the client's token "
+            "timings do not match the engine's"
         )
     if result["requests"] and result["usage_reported_fraction"] < 1:
         found.append("the server did not report usage for every stream; tokens were counted")
@@ -312,7 +320,7 @@ def execute(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
                 "duration_s": duration,
                 "max_tokens": profile.max_tokens,
                 "temperature": profile.temperature,
-                "ignore_eos": profile.ignore_eos,
+                "ignore_eos": best["ignore_eos"],  # as recorded in the samples
                 "seed": profile.seed,
                 "expected_users": profile.users,
             },

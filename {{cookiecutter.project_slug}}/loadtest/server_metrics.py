@@ -3,6 +3,9 @@
 We scrape before and after the run and take the difference, so earlier traffic does not count.
 The TTFT histogram (`vllm:time_to_first_token_seconds`) cross-checks the client's TTFT: if the
 client sees much more than the server, the load generator or the network is adding latency.
+The inter-token histogram (`vllm:inter_token_latency_seconds`, one observation per engine step
+that gave a request new tokens, vllm/v1/metrics/stats.py) is compared with the client's per-token
+ITL the same way: a reported comparison, not a gate.
 """
 
 from __future__ import annotations
@@ -14,8 +17,13 @@ import urllib.request
 from typing import Any
 
 TTFT = "vllm:time_to_first_token_seconds"
+ITL = "vllm:inter_token_latency_seconds"
 SUCCESS = "vllm:request_success_total"
 PRE_ENGINE_ALLOWANCE_MS = 15.0
+# Client and engine ITL means both span first to last token, so they differ only by delivery
+# jitter at the two ends spread over the answer; 1 ms absorbs that for short, fast answers.
+ITL_TOLERANCE = 0.2
+ITL_ALLOWANCE_MS = 1.0
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -122,26 +130,32 @@ def scrape(endpoint: str, timeout: float = 10.0) -> list | None:
 
 
 def server_view(before: list | None, after: list | None, model: str | None) -> dict[str, Any]:
-    """What the server measured during the run: TTFT histogram delta and finished requests."""
+    """What the server measured during the run: TTFT and ITL histogram deltas, finished requests."""
     if before is None or after is None:
         return {"available": False, "reason": "the endpoint does not expose /metrics"}
     ttft = delta(histogram(after, TTFT, model), histogram(before, TTFT, model))
     if ttft["count"] <= 0:
         return {"available": False, "reason": f"{TTFT} did not move during the run"}
+    itl = delta(histogram(after, ITL, model), histogram(before, ITL, model))
     return {
         "available": True,
         "requests_finished": counter(after, SUCCESS, model) - counter(before, SUCCESS, model),
-        "ttft_ms": {
-            "count": int(ttft["count"]),
-            "mean": 1000 * ttft["sum"] / ttft["count"],
-            "p50": _ms(quantile(ttft, 0.50)),
-            "p95": _ms(quantile(ttft, 0.95)),
-            "p50_bucket": [_ms(b) for b in quantile_bucket(ttft, 0.50) or ()],
-        },
+        "ttft_ms": _summary_ms(ttft),
         # JSON keys: the bucket bounds as Prometheus writes them ("0.02", "+Inf").
         "ttft_buckets": {
             ("+Inf" if math.isinf(b) else f"{b:g}"): c for b, c in ttft["buckets"].items()
         },
+        "itl_ms": _summary_ms(itl) if itl["count"] > 0 else None,
+    }
+
+
+def _summary_ms(hist: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "count": int(hist["count"]),
+        "mean": 1000 * hist["sum"] / hist["count"],
+        "p50": _ms(quantile(hist, 0.50)),
+        "p95": _ms(quantile(hist, 0.95)),
+        "p50_bucket": [_ms(b) for b in quantile_bucket(hist, 0.50) or ()],
     }
 
 
@@ -165,4 +179,23 @@ def cross_check(client_ttft: dict[str, Any], server: dict[str, Any], tolerance: 
         "server_mean_ms": engine,
         "ratio": ratio,
         "tolerance": tolerance,
+    }
+
+
+def cross_check_itl(client_itl: dict[str, Any], server: dict[str, Any]) -> dict:
+    """Compare the client's per-token ITL mean with the engine's inter-token histogram."""
+    engine = (server.get("itl_ms") or {}).get("mean") if server.get("available") else None
+    if engine is None or client_itl.get("mean") is None:
+        reason = server.get("reason") or f"{ITL} did not move, or no client ITL"
+        return {"status": "unavailable", "reason": reason}
+    client = client_itl["mean"]
+    agrees = abs(client - engine) <= max(ITL_TOLERANCE * engine, ITL_ALLOWANCE_MS)
+    return {
+        "status": "ok" if agrees else "warn",
+        "client_mean_ms": client,
+        "client_p50_ms": client_itl.get("p50"),
+        "server_mean_ms": engine,
+        "server_p50_ms": server["itl_ms"]["p50"],
+        "ratio": client / engine if engine > 0 else math.inf,
+        "tolerance": ITL_TOLERANCE,
     }

@@ -10,11 +10,24 @@ Definitions (as vLLM's own benchmark client and the server's histograms, so they
   with no visible text (a special token, half of a multi-byte character) arrives as
   `"content": ""`: skipping those stretched ITL over two tokens. Not tokens: the role
   announcement (`{"role": "assistant", "content": ""}`) and a final chunk with an empty delta.
+  A chunk may carry several tokens (vLLM merges them when the client falls behind); with
+  `stream_options.continuous_usage_stats` every chunk reports the running
+  `usage.completion_tokens`, and the increase is the chunk's token count, else it counts as 1.
+- arrival: the time passed with the bytes to `feed` (the locustfile passes the time of the
+  socket read that brought them). Chunks with the same arrival time arrived together.
 - TTFT: request sent -> first token chunk.
-- inter-token latency (ITL): gaps between consecutive token chunks.
+- inter-token latency (ITL, `itl_s`), one value per token after the first arrival: the gap
+  since the previous arrival, shared evenly by the tokens of this arrival. vLLM's benchmark
+  client (vllm/benchmarks/lib/endpoint_request_func.py) appends `timestamp -
+  most_recent_timestamp` per chunk, so tokens that arrive in one read get ~0 ms and the one
+  before them the whole wait (our ITL p50 read 0.05 ms that way). Sharing the gap keeps vLLM's
+  sum (last token - first token) and, with one token per chunk, its mean; only the bunched
+  values differ. Tokens that came with the first one have no gap to share and get no value.
+- chunk ITL (`chunk_itl_s`): vLLM's client's definition exactly (gap between consecutive token
+  chunks, 0 for chunks of one read), kept to compare with `vllm bench serve`.
 - end-to-end: request sent -> end of the stream.
-- output tokens: `usage.completion_tokens` of the final usage chunk (requested with
-  `stream_options.include_usage`), else the number of token chunks.
+- output tokens: `usage.completion_tokens` of the last usage report (requested with
+  `stream_options.include_usage`), else the tokens counted in the chunks.
 """
 
 from __future__ import annotations
@@ -70,6 +83,7 @@ class SSEDecoder:
 class StreamResult:
     ttft_s: float | None
     itl_s: list[float]
+    chunk_itl_s: list[float]
     e2e_s: float
     output_tokens: int
     token_chunks: int
@@ -95,7 +109,13 @@ class StreamMeter:
     _first_at: float | None = None
     _last_at: float | None = None
     _itl: list[float] = field(default_factory=list)
+    _chunk_itl: list[float] = field(default_factory=list)
     _chunks: int = 0
+    _tokens: int = 0
+    # The arrival being gathered (its time and tokens) and the one before it.
+    _group_at: float | None = None
+    _group_tokens: int = 0
+    _previous_at: float | None = None
     _usage_tokens: int | None = None
     _finish_reason: str | None = None
     _error: str | None = None
@@ -108,14 +128,16 @@ class StreamMeter:
     def finish(self, at: float) -> StreamResult:
         for payload in self._decoder.close():
             self._event(payload, at)
+        self._close_arrival()
         error = self._error
         if error is None and not self._done and self._finish_reason is None:
             error = "stream ended before a finish_reason or [DONE]"
         return StreamResult(
             ttft_s=None if self._first_at is None else self._first_at - self.started_at,
             itl_s=self._itl,
+            chunk_itl_s=self._chunk_itl,
             e2e_s=at - self.started_at,
-            output_tokens=self._usage_tokens if self._usage_tokens is not None else self._chunks,
+            output_tokens=self._usage_tokens if self._usage_tokens is not None else self._tokens,
             token_chunks=self._chunks,
             finish_reason=self._finish_reason,
             error=error,
@@ -141,23 +163,41 @@ class StreamMeter:
             self.fail(f"error event in stream: {message}")
             return
         usage = event.get("usage")
+        new_tokens = 1
         if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
-            self._usage_tokens = int(usage["completion_tokens"])
+            total = int(usage["completion_tokens"])
+            # Running count (continuous_usage_stats): its increase is this chunk's tokens.
+            new_tokens = max(1, total - (self._usage_tokens or 0))
+            self._usage_tokens = total
         for choice in event.get("choices") or []:
             if choice.get("index", 0) != 0:
                 continue
             if _carries_token(choice.get("delta") or {}):
-                self._token(at)
+                self._token(at, new_tokens)
             if choice.get("finish_reason"):
                 self._finish_reason = choice["finish_reason"]
 
-    def _token(self, at: float) -> None:
+    def _token(self, at: float, tokens: int) -> None:
         if self._first_at is None:
             self._first_at = at
         else:
-            self._itl.append(at - self._last_at)  # type: ignore[operator]
+            self._chunk_itl.append(at - self._last_at)  # type: ignore[operator]
         self._last_at = at
         self._chunks += 1
+        self._tokens += tokens
+        if at != self._group_at:
+            self._close_arrival()
+            self._group_at = at
+        self._group_tokens += tokens
+
+    def _close_arrival(self) -> None:
+        """Share the wait for the arrival just gathered among its tokens (see ITL above)."""
+        if self._group_at is None:
+            return
+        if self._previous_at is not None:
+            gap = self._group_at - self._previous_at
+            self._itl += [gap / self._group_tokens] * self._group_tokens
+        self._previous_at, self._group_at, self._group_tokens = self._group_at, None, 0
 
     def fail(self, message: str) -> None:
         if self._error is None:

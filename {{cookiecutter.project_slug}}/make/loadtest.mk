@@ -3,7 +3,7 @@ ENVS += loadtest
 TEST_TARGETS += test-loadtest
 
 # make load [ENDPOINT=http://host:port/v1] [OUT=build/load] [USERS=] [DURATION=] [STEPS=1,2,4]
-#           [MAX_TOKENS=] [HARDWARE="1x nvidia-l4 (g2-standard-8)"]
+#           [MAX_TOKENS=] [IGNORE_EOS=1] [HARDWARE="1x nvidia-l4 (g2-standard-8)"]
 #           [ANALYZE=build/load-gke]   (summarise a distributed run's samples instead of running)
 .PHONY: load test-loadtest bench-load
 
@@ -12,7 +12,8 @@ load: ## Locust load test + SLO gate: [ENDPOINT=] [OUT=build/load] [USERS=] [DUR
 	@$(call py,loadtest) -m loadtest.run --out "$(or $(OUT),build/load)" \
 		$(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(if $(USERS),--users "$(USERS)") \
 		$(if $(DURATION),--duration "$(DURATION)") $(if $(STEPS),--steps "$(STEPS)") \
-		$(if $(MAX_TOKENS),--max-tokens "$(MAX_TOKENS)") $(if $(HARDWARE),--hardware "$(HARDWARE)") \
+		$(if $(MAX_TOKENS),--max-tokens "$(MAX_TOKENS)") $(if $(IGNORE_EOS),--ignore-eos) \
+		$(if $(HARDWARE),--hardware "$(HARDWARE)") \
 		$(if $(ANALYZE),--analyze "$(ANALYZE)")
 
 test-loadtest: ## Load-test tests: SSE metric extraction, SLO gate, real Locust vs local vLLM (e2e)

@@ -87,6 +87,38 @@ def test_gate_fails_on_latency_errors_and_too_few_requests() -> None:
     assert few["failed"] == ["requests"]
 
 
+def test_truncation_is_gated_without_ignore_eos_only() -> None:
+    capped = [sample(i * 0.1, finish="length") for i in range(5)]
+    # Normal answers that hit max_tokens were cut short: a breach.
+    normal = metrics.summarize(capped, GATES)
+    assert normal["truncation_rate"] == 1.0 and normal["truncation_gated"]
+    assert metrics.gate(normal, GATES)["failed"] == ["truncation_rate"]
+    # With ignore_eos every answer runs to max_tokens by design: counted, reported, not gated.
+    forced = metrics.summarize(capped, GATES, ignore_eos=True)
+    assert forced["truncation_rate"] == 1.0 and forced["ignore_eos"]
+    assert not forced["truncation_gated"]
+    verdict = metrics.gate(forced, GATES)
+    assert verdict["passed"]
+    (check,) = [c for c in verdict["checks"] if c["name"] == "truncation_rate"]
+    assert check["value"] == 1.0 and "ignore_eos" in check["note"]
+
+
+def test_the_mode_comes_from_the_samples_when_they_record_it() -> None:
+    stamped = [{**sample(0.0), "ignore_eos": True}, {**sample(0.1), "ignore_eos": True}]
+    assert metrics.ignore_eos_of(stamped, default=False) is True
+    assert metrics.ignore_eos_of([sample(0.0)], default=True) is True  # older samples
+    mixed = [{**sample(0.0), "ignore_eos": True}, {**sample(0.1), "ignore_eos": False}]
+    assert metrics.ignore_eos_of(mixed, default=False) is False
+
+
+def test_chunk_itl_is_reported_beside_the_per_token_itl() -> None:
+    bunched = {**sample(0.0, itl=[0.1, 0.1, 0.1]), "chunk_itl_s": [0.3, 0.0, 0.0]}
+    s = metrics.summarize([bunched], GATES)
+    assert s["itl_ms"]["p50"] == pytest.approx(100)
+    assert s["chunk_itl_ms"]["p50"] == pytest.approx(0) and s["chunk_itl_ms"]["n"] == 3
+    assert s["itl_ms"]["mean"] == pytest.approx(s["chunk_itl_ms"]["mean"])
+
+
 def test_gate_on_no_samples_fails_without_crashing() -> None:
     verdict = metrics.gate(metrics.summarize([], GATES), GATES)
     assert not verdict["passed"] and "requests" in verdict["failed"]

@@ -30,6 +30,49 @@ vllm:time_to_first_token_seconds_count{engine="0",model_name="other"} 90.0
 """
 
 
+# vLLM 0.32's inter-token histogram (vllm/v1/metrics/loggers.py, buckets from
+# vllm/v1/metrics/buckets.py INTER_TOKEN_LATENCY_BUCKETS, first ones shown) as /metrics writes
+# it, before and after a run of 60 engine steps averaging 30 ms.
+ITL_BEFORE = """# HELP vllm:inter_token_latency_seconds Histogram of inter-token latency in seconds.
+# TYPE vllm:inter_token_latency_seconds histogram
+vllm:inter_token_latency_seconds_sum{engine="0",model_name="m"} 0.5
+vllm:inter_token_latency_seconds_bucket{engine="0",le="0.01",model_name="m"} 0.0
+vllm:inter_token_latency_seconds_bucket{engine="0",le="0.025",model_name="m"} 10.0
+vllm:inter_token_latency_seconds_bucket{engine="0",le="0.05",model_name="m"} 20.0
+vllm:inter_token_latency_seconds_bucket{engine="0",le="0.075",model_name="m"} 20.0
+vllm:inter_token_latency_seconds_bucket{engine="0",le="+Inf",model_name="m"} 20.0
+vllm:inter_token_latency_seconds_count{engine="0",model_name="m"} 20.0
+"""
+ITL_AFTER = """vllm:inter_token_latency_seconds_sum{engine="0",model_name="m"} 2.3
+vllm:inter_token_latency_seconds_bucket{engine="0",le="0.01",model_name="m"} 0.0
+vllm:inter_token_latency_seconds_bucket{engine="0",le="0.025",model_name="m"} 30.0
+vllm:inter_token_latency_seconds_bucket{engine="0",le="0.05",model_name="m"} 80.0
+vllm:inter_token_latency_seconds_bucket{engine="0",le="0.075",model_name="m"} 80.0
+vllm:inter_token_latency_seconds_bucket{engine="0",le="+Inf",model_name="m"} 80.0
+vllm:inter_token_latency_seconds_count{engine="0",model_name="m"} 80.0
+"""
+
+
+def test_server_itl_histogram_and_its_cross_check() -> None:
+    view = sm.server_view(sm.parse(BEFORE + ITL_BEFORE), sm.parse(AFTER + ITL_AFTER), "m")
+    itl = view["itl_ms"]
+    assert itl["count"] == 60 and itl["mean"] == pytest.approx(30.0)
+    # Delta buckets: 0.025 -> 20, 0.05 -> 60: the median (30) lies in (25, 50] ms.
+    assert itl["p50_bucket"] == [pytest.approx(25.0), pytest.approx(50.0)]
+    assert itl["p50"] == pytest.approx(25.0 + 25.0 * 10 / 40)
+    ok = sm.cross_check_itl({"mean": 32.0, "p50": 31.0}, view)
+    assert ok["status"] == "ok" and ok["server_mean_ms"] == pytest.approx(30.0)
+    assert ok["ratio"] == pytest.approx(32.0 / 30.0)
+    assert sm.cross_check_itl({"mean": 45.0, "p50": 44.0}, view)["status"] == "warn"
+    # A server that exposes TTFT but not (yet) the ITL series: the comparison is skipped.
+    no_itl = sm.server_view(sm.parse(BEFORE), sm.parse(AFTER), "m")
+    assert no_itl["itl_ms"] is None
+    assert sm.cross_check_itl({"mean": 30.0}, no_itl)["status"] == "unavailable"
+    assert sm.cross_check_itl({"mean": 30.0}, sm.server_view(None, None, "m"))["status"] == (
+        "unavailable"
+    )
+
+
 def test_parse_and_histogram_by_model() -> None:
     hist = sm.histogram(sm.parse(BEFORE), sm.TTFT, "m")
     assert hist["count"] == 2 and hist["sum"] == pytest.approx(0.04)

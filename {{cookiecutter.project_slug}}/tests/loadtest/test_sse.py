@@ -58,6 +58,7 @@ def test_timings_of_a_clean_stream() -> None:
     # The role announcement is not a token: TTFT is the first generated token.
     assert result.ttft_s == pytest.approx(0.20)
     assert result.itl_s == pytest.approx([0.05, 0.15, 0.01])
+    assert result.chunk_itl_s == pytest.approx(result.itl_s)  # one token per read: the same
     assert result.e2e_s == pytest.approx(0.5)
     assert result.output_tokens == 4 and result.usage_reported
     assert result.finish_reason == "stop" and result.ok and not result.truncated
@@ -73,10 +74,66 @@ def test_lines_split_across_network_chunks_are_reassembled() -> None:
     assert result.ttft_s == pytest.approx(1.0 + (first_token_end // 7) * 0.01)
 
 
-def test_several_events_in_one_chunk_share_its_arrival_time() -> None:
+def test_a_stream_in_one_read_has_a_ttft_and_no_gaps() -> None:
+    # Everything came with the first token: there is no wait to share out.
     result = measure([(0.3, b"".join(vllm_stream()))], 0.0, 0.3)
     assert result.ttft_s == pytest.approx(0.3)
-    assert result.itl_s == [0.0, 0.0, 0.0]
+    assert result.itl_s == [] and result.chunk_itl_s == [0.0, 0.0, 0.0]
+    assert result.output_tokens == 4
+
+
+def test_tokens_of_one_read_share_the_wait_for_it() -> None:
+    # A fake byte stream as the socket delivered it: the client read late, so three token
+    # events came in one read after 0.3 s.
+    events = vllm_stream()
+    reads = [
+        (0.1, events[0]),  # role
+        (0.2, events[1]),  # first token
+        (0.5, events[2] + events[3] + events[4]),  # three tokens, one read
+        (0.6, events[5] + events[6]),  # usage, [DONE]
+    ]
+    result = measure(reads, 0.0, 0.6)
+    assert result.ttft_s == pytest.approx(0.2)
+    assert result.itl_s == pytest.approx([0.1, 0.1, 0.1])  # per token, not [0.3, 0, 0]
+    # vLLM's benchmark client's definition, per chunk, as it would record it.
+    assert result.chunk_itl_s == pytest.approx([0.3, 0.0, 0.0])
+    # Same span as vLLM's: the gaps add up to last token - first token.
+    assert sum(result.itl_s) == pytest.approx(sum(result.chunk_itl_s))
+
+
+def test_an_event_split_across_reads_arrives_with_its_last_byte() -> None:
+    first, second = event("a"), event("b")
+    reads = [(0.1, first), (0.2, second[:15]), (0.35, second[15:] + event("", "stop") + DONE)]
+    result = measure(reads, 0.0, 0.4)
+    assert result.ttft_s == pytest.approx(0.1)
+    assert result.itl_s == pytest.approx([0.125, 0.125])  # "b" and the end token, one read
+    assert result.chunk_itl_s == pytest.approx([0.25, 0.0])
+
+
+def continuous(
+    content: str, tokens: int, finish: str | None = None, role: str | None = None
+) -> bytes:
+    """A chunk with `stream_options.continuous_usage_stats`: the running token count."""
+    body = json.loads(event(content, finish, role)[len(b"data: ") :])
+    body["usage"] = {"prompt_tokens": 9, "completion_tokens": tokens}
+    return f"data: {json.dumps(body)}\n\n".encode()
+
+
+def test_a_chunk_of_several_tokens_shares_its_gap_among_them() -> None:
+    # vLLM merges tokens into one chunk when the client falls behind; the running usage says so.
+    chunks = [
+        continuous("", 0, role="assistant"),  # the role chunk carries usage too; no token
+        continuous("a", 1),
+        continuous("bc", 3),
+        continuous("", 4, finish="length"),
+        usage(4),
+        DONE,
+    ]
+    times = [0.1, 0.2, 0.4, 0.5, 0.5, 0.5]
+    result = measure(list(zip(times, chunks, strict=True)), 0.0, 0.5)
+    assert result.token_chunks == 3 and result.output_tokens == 4
+    assert result.itl_s == pytest.approx([0.1, 0.1, 0.1])
+    assert result.chunk_itl_s == pytest.approx([0.2, 0.1])
 
 
 def test_crlf_comments_and_multiline_data() -> None:
