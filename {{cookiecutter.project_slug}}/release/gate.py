@@ -463,6 +463,10 @@ def _load_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
             )
         )
     trunc = truncation_rate_of(ev.canary_load)
+    if ev.canary_load.get("truncation_gated") is False:
+        # An ignore_eos run goes to max_tokens by design (loadtest/metrics.py says so).
+        checks.append(Check("load.truncation_rate", True, "not gated: ignore_eos run", trunc, None))
+        return checks
     checks.append(
         Check(
             "load.truncation_rate",

@@ -164,3 +164,13 @@ def test_case_count_read_from_the_eval_summary_case_list():
     result = evaluate_step(good(10, eval_compare=None, stable_eval=base, canary_eval=base), GATES)
     assert result.first_failure.name == "eval.samples"
     assert "5 cases" in result.first_failure.detail
+
+
+def test_an_ignore_eos_canary_is_not_gated_on_truncation():
+    """ignore_eos answers run to max_tokens by design; `make load` marks the summary so."""
+    summary = {**load_summary(truncation_rate=1.0), "truncation_gated": False}
+    result = evaluate_step(good(STEPS[0], canary_load=summary), GATES)
+    check = next(c for c in result.checks if c.name == "load.truncation_rate")
+    assert check.passed and "ignore_eos" in check.detail
+    gated = evaluate_step(good(STEPS[0], canary_load=load_summary(truncation_rate=1.0)), GATES)
+    assert not gated.passed and gated.first_failure.name == "load.truncation_rate"
