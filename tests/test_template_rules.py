@@ -155,3 +155,92 @@ def test_unused_files_follow_the_options():
         {**defaults(), "training_orchestrator": "kubeflow-endpoint", "license": "Proprietary"}
     )
     assert removed == ["pipelines/submit_vertex.py", "LICENSE"]
+
+
+# --- one source of truth: the catalog drives every GPU list ---------------------------------
+
+PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
+sys.path.insert(0, str(PROJECT / "tests"))
+import recipes  # noqa: E402  (the project's infra/README.md recipes, stdlib only)
+
+
+def catalog_with_recipe(tmp_path: Path) -> dict:
+    """The catalog after infra/README.md "Add a GPU type" (applied to a copy of catalog/)."""
+    import shutil
+
+    shutil.copytree(PROJECT / "catalog", tmp_path / "{{cookiecutter.project_slug}}" / "catalog")
+    recipes.add_gpu_types(tmp_path / "{{cookiecutter.project_slug}}")
+    return load_catalog(tmp_path)
+
+
+def test_cookiecutter_choices_are_the_catalog():
+    """cookiecutter.json must list its choices statically; they must be the catalog's."""
+    raw = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    assert raw["gpu_type"] == list(CATALOG["gpus"]), "gpu_type choices: the catalog's GPU types"
+    assert sorted(raw["region"]) == sorted(CATALOG["regions"])
+    shapes = {n for gpu in CATALOG["gpus"].values() for n in gpu["machine_types"]}
+    assert sorted(int(n) for n in raw["gpus_per_node"]) == sorted(shapes)
+
+
+def test_recipe_gpu_types_are_accepted_by_the_answer_rules(tmp_path):
+    catalog = catalog_with_recipe(tmp_path)
+    for gpu_type in recipes.NEW_GPUS:
+        answers = {
+            **defaults(),
+            "gpu_type": gpu_type,
+            "gpus_per_node": "8",
+            "region": recipes.NEW_GPU_REGION,
+        }
+        assert check_answers(answers, catalog) == []
+        settings = derived_settings(answers, catalog)
+        assert settings["machine_type"] == recipes.NEW_GPUS[gpu_type]
+        wrong = check_answers({**answers, "gpus_per_node": "1"}, catalog)
+        assert wrong == ["gpus_per_node='1': choose one of [8]"]
+
+
+def _render(relative: str, gpu_catalog: dict, **answers: object) -> str:
+    from jinja2 import Environment, StrictUndefined
+
+    text = (PROJECT / relative).read_text()
+    environment = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
+    return environment.from_string(text).render(
+        cookiecutter={**defaults(), **answers}, gpu_catalog=gpu_catalog
+    )
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_policy_budgets_come_from_the_catalog_also_for_recipe_gpus(tmp_path, stack):
+    catalog = catalog_with_recipe(tmp_path)
+    for gpu_type, gpu in catalog["gpus"].items():
+        per_node = max(gpu["machine_types"])
+        config = json.loads(
+            _render(
+                f"policies/config/{stack}.json", catalog, gpu_type=gpu_type, gpus_per_node=per_node
+            )
+        )
+        gpus = min(int(defaults()["max_gpu_nodes"]), 2) * per_node
+        assert (
+            config["gpu-monthly-budget"]["maxMonthlyUsd"]
+            == gpus * gpu["monthly_budget_usd_per_gpu"]
+        )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="infra/Pulumi.prod.yaml decides prod's `spot` from a hard-coded 'nvidia-h100-80gb' "
+    "and '< 8' instead of the catalog's spot_only_machine_types",
+)
+def test_prod_spot_follows_the_catalogs_spot_only_shapes(tmp_path):
+    import yaml
+
+    catalog = catalog_with_recipe(tmp_path)
+    catalog["gpus"]["nvidia-h200-141gb"]["spot_only_machine_types"] = ["a3-ultragpu-8g"]
+    for gpu_type, gpu in catalog["gpus"].items():
+        for per_node, machine in gpu["machine_types"].items():
+            rendered = yaml.safe_load(
+                _render(
+                    "infra/Pulumi.prod.yaml", catalog, gpu_type=gpu_type, gpus_per_node=per_node
+                )
+            )
+            (pool,) = next(v for k, v in rendered["config"].items() if k.endswith(":gpu_pools"))
+            assert pool["spot"] is (machine in gpu["spot_only_machine_types"]), (gpu_type, per_node)

@@ -4,7 +4,9 @@ Needs credentials: an API key in GOOGLE_CLOUD_API_KEY, or an OAuth access token 
 GOOGLE_OAUTH_ACCESS_TOKEN, or a logged-in `gcloud` (`gcloud auth print-access-token`).
 Writes new dated tables beside the old ones (the newest date wins):
 catalog/gcp_gpu_prices_<today>.csv and cost/gcp_cpu_prices_<today>.csv, for the machine types
-and regions the current tables list. A machine's price is the sum of its parts' SKUs (vCPU,
+and regions the current tables list, plus every node-pool machine type x region of the GPU
+catalog (catalog/gpu_availability.yaml) the GPU table lacks. Machine shapes and GPU SKU names
+come from that catalog too. A machine's price is the sum of its parts' SKUs (vCPU,
 RAM, GPUs, bundled local SSD), as Google bills it. Committed-use columns are left empty.
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 
 from common.evidence import write_atomic
 from cost.prices import CPU_TABLE, HOURS_PER_MONTH
+from infra.catalog import GpuCatalog, load_catalog
 from policies.pricing import default_price_file
 
 COMPUTE_SERVICE = "services/6F81-5844-456A"  # Compute Engine in the billing catalog
@@ -42,14 +45,6 @@ COLUMNS = [
     "month_3y_cud",
     "month_spot",
 ]
-# GPU type (price-table key) -> how the billing catalog names that GPU's SKU.
-GPU_SKUS = {
-    "l4": "Nvidia L4 GPU",
-    "a100": "Nvidia Tesla A100 GPU",
-    "a100-80gb": "Nvidia Tesla A100 80GB GPU",
-    "h100-80gb": "Nvidia H100 80GB GPU",
-    "h100-mega-80gb": "Nvidia H100 80GB Mega GPU",
-}
 
 
 @dataclass(frozen=True)
@@ -62,37 +57,37 @@ class Shape:
     local_ssd_gib: int = 0
 
 
-def _g2(vcpus: int, gpus: int) -> Shape:
-    return Shape("G2", vcpus, vcpus * 4, "l4", gpus)
+def sku_family(machine: str) -> str:
+    """The billing catalog's prefix for a machine family: g2-standard-8 -> G2, a3-... -> A3."""
+    return machine.split("-", 1)[0].upper()
 
 
-# Machine shapes (Google Cloud docs, accelerator-optimized and general-purpose machine families).
-SHAPES: dict[str, Shape] = {
+# Machines the price tables list that the GPU catalog does not describe: the general-purpose
+# shapes of GKE system pools (cost/gcp_cpu_prices_<date>.csv) and GPU shapes no catalog entry
+# offers as a node pool. Every GPU type a node pool may use is described in
+# catalog/gpu_availability.yaml (`shapes`, `billing_sku`), never here.
+OTHER_SHAPES: dict[str, Shape] = {
     "e2-standard-4": Shape("E2", 4, 16),
     "e2-standard-8": Shape("E2", 8, 32),
-    "g2-standard-4": _g2(4, 1),
-    "g2-standard-8": _g2(8, 1),
-    "g2-standard-12": _g2(12, 1),
-    "g2-standard-16": _g2(16, 1),
-    "g2-standard-24": _g2(24, 2),
-    "g2-standard-32": _g2(32, 1),
-    "g2-standard-48": _g2(48, 4),
-    "g2-standard-96": _g2(96, 8),
-    "a2-highgpu-1g": Shape("A2", 12, 85, "a100", 1),
-    "a2-highgpu-2g": Shape("A2", 24, 170, "a100", 2),
-    "a2-highgpu-4g": Shape("A2", 48, 340, "a100", 4),
-    "a2-highgpu-8g": Shape("A2", 96, 680, "a100", 8),
-    "a2-megagpu-16g": Shape("A2", 96, 1360, "a100", 16),
-    "a2-ultragpu-1g": Shape("A2", 12, 170, "a100-80gb", 1, 375),
-    "a2-ultragpu-2g": Shape("A2", 24, 340, "a100-80gb", 2, 750),
-    "a2-ultragpu-4g": Shape("A2", 48, 680, "a100-80gb", 4, 1500),
-    "a2-ultragpu-8g": Shape("A2", 96, 1360, "a100-80gb", 8, 3000),
-    "a3-highgpu-1g": Shape("A3", 26, 234, "h100-80gb", 1, 750),
-    "a3-highgpu-2g": Shape("A3", 52, 468, "h100-80gb", 2, 1500),
-    "a3-highgpu-4g": Shape("A3", 104, 936, "h100-80gb", 4, 3000),
-    "a3-highgpu-8g": Shape("A3", 208, 1872, "h100-80gb", 8, 6000),
-    "a3-megagpu-8g": Shape("A3", 208, 1872, "h100-mega-80gb", 8, 6000),
+    "a3-megagpu-8g": Shape("A3", 208, 1872, "h100-80gb-mega", 8, 6000),
 }
+OTHER_GPU_SKUS = {"h100-80gb-mega": "Nvidia H100 80GB Mega GPU"}
+
+
+def shapes(catalog: GpuCatalog | None = None) -> dict[str, Shape]:
+    """Machine type -> its billed parts: the GPU catalog's shapes plus OTHER_SHAPES."""
+    catalog = catalog or load_catalog()
+    described = {
+        machine: Shape(sku_family(machine), s.vcpus, s.ram_gib, price_key, s.gpus, s.local_ssd_gib)
+        for machine, (price_key, s) in catalog.shapes().items()
+    }
+    return OTHER_SHAPES | described
+
+
+def gpu_skus(catalog: GpuCatalog | None = None) -> dict[str, str]:
+    """GPU type (price-table key) -> how the billing catalog names that GPU's SKU."""
+    catalog = catalog or load_catalog()
+    return OTHER_GPU_SKUS | {e.price_key: e.billing_sku for e in catalog.gpus.values()}
 
 
 class CredentialsError(RuntimeError):
@@ -144,11 +139,14 @@ def unit_price(sku: dict[str, Any]) -> float:
     return int(money.get("units") or 0) + int(money.get("nanos") or 0) / 1e9
 
 
-def sku_index(skus: list[dict[str, Any]]) -> dict[tuple[str, str, bool], float]:
+def sku_index(
+    skus: list[dict[str, Any]], catalog: GpuCatalog | None = None
+) -> dict[tuple[str, str, bool], float]:
     """(component, region, spot) -> hourly price per unit (vCPU, GiB of RAM, GPU, GiB of SSD)."""
-    patterns = {f"{fam}:core": rf"{fam} Instance Core" for fam in ("E2", "G2", "A2", "A3")}
-    patterns |= {f"{fam}:ram": rf"{fam} Instance Ram" for fam in ("E2", "G2", "A2", "A3")}
-    patterns |= {f"gpu:{key}": re.escape(name) for key, name in GPU_SKUS.items()}
+    families = sorted({shape.family for shape in shapes(catalog).values()})
+    patterns = {f"{fam}:core": rf"{fam} Instance Core" for fam in families}
+    patterns |= {f"{fam}:ram": rf"{fam} Instance Ram" for fam in families}
+    patterns |= {f"gpu:{key}": re.escape(name) for key, name in gpu_skus(catalog).items()}
     patterns["ssd"] = r"SSD backed Local Storage"
     index: dict[tuple[str, str, bool], float] = {}
     for sku in skus:
@@ -183,12 +181,19 @@ def machine_hourly(shape: Shape, region: str, spot: bool, index: dict) -> float 
     return total
 
 
-def rows_for(machines_regions: list[tuple[str, str]], index: dict) -> list[dict[str, Any]]:
+def rows_for(
+    machines_regions: list[tuple[str, str]], index: dict, catalog: GpuCatalog | None = None
+) -> list[dict[str, Any]]:
     rows = []
+    known = shapes(catalog)
     for machine, region in machines_regions:
-        shape = SHAPES.get(machine)
+        shape = known.get(machine)
         if shape is None:
-            print(f"WARNING: no shape for {machine}; add it to SHAPES", file=sys.stderr)
+            print(
+                f"WARNING: no shape for {machine}; add it to its GPU's `shapes` in "
+                "catalog/gpu_availability.yaml",
+                file=sys.stderr,
+            )
             continue
         on_demand = machine_hourly(shape, region, False, index)
         spot = machine_hourly(shape, region, True, index)
@@ -217,6 +222,24 @@ def _keys(path: Path) -> list[tuple[str, str]]:
         return [(row["machine"], row["region"]) for row in csv.DictReader(handle)]
 
 
+def catalog_keys(catalog: GpuCatalog | None = None) -> list[tuple[str, str]]:
+    """Every (machine type, region) a node pool may use: what the GPU table must price."""
+    catalog = catalog or load_catalog()
+    return [
+        (machine, region)
+        for entry in catalog.gpus.values()
+        for machine in entry.machine_types.values()
+        for region in entry.zones
+    ]
+
+
+def gpu_table_keys(path: Path, catalog: GpuCatalog | None = None) -> list[tuple[str, str]]:
+    """The table's rows plus the catalog's missing ones (a new GPU entry gets priced too)."""
+    keys = _keys(path)
+    known = set(keys)
+    return keys + [key for key in catalog_keys(catalog) if key not in known]
+
+
 def _write(path: Path, rows: list[dict[str, Any]]) -> None:
     lines = [",".join(COLUMNS)] + [",".join(str(r[c]) for c in COLUMNS) for r in rows]
     write_atomic(path, "\n".join(lines) + "\n")
@@ -230,8 +253,9 @@ def main() -> int:
         return 2
     index = sku_index(fetch_skus(auth))
     today = dt.date.today().isoformat()
-    for old in (default_price_file(), CPU_TABLE):
-        rows = rows_for(_keys(old), index)
+    gpu_table = default_price_file()
+    for old in (gpu_table, CPU_TABLE):
+        rows = rows_for(gpu_table_keys(old) if old == gpu_table else _keys(old), index)
         if not rows:
             print(f"ERROR: no prices found for the machines of {old}", file=sys.stderr)
             return 1

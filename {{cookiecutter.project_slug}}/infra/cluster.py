@@ -57,11 +57,18 @@ class Cluster(pulumi.ComponentResource):
             if settings.master_authorized_networks
             else None
         )
+        # Clients reach the control plane through its DNS endpoint: IAM-authenticated
+        # (container.clusters.connect), from anywhere, so GitHub-hosted runners work without
+        # fixed ranges. The IP endpoint is private (the VPC) unless authorized networks are
+        # listed; then its public address accepts those ranges only (never 0.0.0.0/0: config).
+        public_ip_endpoint = bool(settings.master_authorized_networks)
+        control_plane: Any = {
+            "dns_endpoint_config": {"allow_external_traffic": True},
+            "ip_endpoints_config": {"enabled": True},
+        }
         private_cluster: Any = {
             "enable_private_nodes": True,
-            # The endpoint stays reachable for CI (IAM-authenticated); restrict it with
-            # cluster.master_authorized_networks.
-            "enable_private_endpoint": False,
+            "enable_private_endpoint": not public_ip_endpoint,
             "master_ipv4_cidr_block": str(cfg.network.master_cidr),
             "master_global_access_config": {"enabled": True},
         }
@@ -94,8 +101,7 @@ class Cluster(pulumi.ComponentResource):
             },
             private_cluster_config=private_cluster,
             master_authorized_networks_config=authorized,
-            # The endpoint stays reachable for CI (IAM-authenticated); restrict it with
-            # cluster.master_authorized_networks.
+            control_plane_endpoints_config=control_plane,
             workload_identity_config={"workload_pool": f"{project}.svc.id.goog"},
             enable_shielded_nodes=True,
             enable_legacy_abac=False,
@@ -147,35 +153,57 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
         self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
-            kubeconfig(self.cluster.name, self.cluster.endpoint, self.cluster.master_auth)
+            kubeconfig(
+                self.cluster.name,
+                self.cluster.endpoint,
+                self.cluster.master_auth,
+                self.cluster.control_plane_endpoints_config,
+            )
         )
         self.register_outputs(
             {"name": self.cluster.name, "endpoint": self.cluster.endpoint, "system_pool": "system"}
         )
 
 
+def _field(value: Any, key: str) -> Any:
+    """`value.key` of an SDK output type, or `value[key]` of a plain dict; None when absent."""
+    if value is None:
+        return None
+    return value.get(key) if isinstance(value, dict) else getattr(value, key, None)
+
+
+def dns_endpoint(endpoints: Any) -> str | None:
+    return _field(_field(endpoints, "dns_endpoint_config"), "endpoint")
+
+
 def kubeconfig(
-    name: pulumi.Output[str], endpoint: pulumi.Output[str], master_auth: pulumi.Output
+    name: pulumi.Output[str],
+    endpoint: pulumi.Output[str],
+    master_auth: pulumi.Output,
+    endpoints: pulumi.Output | None = None,
 ) -> pulumi.Output[str]:
-    """A kubeconfig that authenticates with gke-gcloud-auth-plugin (no static credentials)."""
+    """A kubeconfig that authenticates with gke-gcloud-auth-plugin (no static credentials).
+
+    It names the DNS endpoint when GKE reports one (served with a publicly trusted
+    certificate, so no CA data), else the IP endpoint with the cluster's CA.
+    """
 
     def render(values: list) -> str:
-        cluster_name, host, auth = values
-        ca = (
-            auth["cluster_ca_certificate"]
-            if isinstance(auth, dict)
-            else auth.cluster_ca_certificate
+        cluster_name, host, auth, planes = values
+        dns = dns_endpoint(planes)
+        cluster: dict[str, Any] = (
+            {"server": f"https://{dns}"}
+            if dns
+            else {
+                "server": f"https://{host}",
+                "certificate-authority-data": _field(auth, "cluster_ca_certificate"),
+            }
         )
         context = f"gke-{cluster_name}"
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [
-                {
-                    "name": context,
-                    "cluster": {"server": f"https://{host}", "certificate-authority-data": ca},
-                }
-            ],
+            "clusters": [{"name": context, "cluster": cluster}],
             "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
             "current-context": context,
             "users": [
@@ -194,4 +222,4 @@ def kubeconfig(
         }
         return json.dumps(config)
 
-    return pulumi.Output.all(name, endpoint, master_auth).apply(render)
+    return pulumi.Output.all(name, endpoint, master_auth, endpoints).apply(render)

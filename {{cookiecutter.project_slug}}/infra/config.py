@@ -44,6 +44,31 @@ PUBSUB_TOPIC_RE = re.compile(
     r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/[A-Za-z][\w.~+%-]{2,254}$"
 )
 CHANNEL_RE = re.compile(r"^projects/[a-z0-9-]+/notificationChannels/[0-9]+$")
+# Labels the program sets on every billable resource; policies and cost reports read them, so
+# no user-given label may carry these keys (infra/README.md).
+COST_LABEL_KEYS = ("team", "cost-center", "environment", "project")
+# Namespaces Kubernetes and GKE own; serving in one of them mixes our objects with the system's.
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SYSTEM_NAMESPACE_PREFIXES = ("kube-", "gke-", "gmp-")
+# GKE cluster names: at most 40 characters (the cluster name is the stack prefix).
+CLUSTER_NAME_MAX = 40
+# Artifact Registry repository ids: at most 63 characters (`<prefix>-<repository_id>`).
+REPOSITORY_ID_MAX = 63
+# Compute Engine keeps four addresses of every subnet's primary range (network, gateway,
+# second-to-last, broadcast); a primary range is at least a /29 (VPC "Subnets", IPv4 ranges).
+SUBNET_RESERVED_ADDRESSES = 4
+SUBNET_MIN_PREFIX = 29
+# GKE Standard gives each node a /24 of the Pod range at the default 110 Pods per node
+# (GKE "Configure maximum Pods per node", CIDR ranges for Standard clusters).
+POD_RANGE_PER_NODE_PREFIX = 24
+# The proxy-only subnet of Envoy-based load balancers is a /26 or larger (/23 recommended).
+PROXY_MIN_PREFIX = 26
+# Ranges Compute Engine refuses for subnets (VPC "Subnets", prohibited IPv4 ranges).
+THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+# Non-RFC 1918 ranges GKE supports for nodes, Pods and Services: shared address space and
+# class E (GKE "IP address management": non-RFC 1918 ranges).
+SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
 
 
 class ConfigError(ValueError):
@@ -99,10 +124,18 @@ class NetworkSettings(_Strict):
             "proxy_cidr": self.proxy_cidr,
         }
         problems = [
-            f"network.{name}={str(net)!r}: must be a private (RFC 1918) range"
-            for name, net in ranges.items()
-            if not net.is_private
+            problem for name, net in ranges.items() if (problem := _range_problem(name, net))
         ]
+        if self.subnet_cidr.prefixlen > SUBNET_MIN_PREFIX:
+            problems.append(
+                f"network.subnet_cidr={str(self.subnet_cidr)!r}: a subnet's primary range is at"
+                f" least a /{SUBNET_MIN_PREFIX}"
+            )
+        if self.proxy_cidr.prefixlen > PROXY_MIN_PREFIX:
+            problems.append(
+                f"network.proxy_cidr={str(self.proxy_cidr)!r}: a proxy-only subnet is at least a"
+                f" /{PROXY_MIN_PREFIX} (/23 recommended)"
+            )
         if self.master_cidr.prefixlen != 28:
             problems.append(
                 f"network.master_cidr={str(self.master_cidr)!r}: GKE needs a /28 for the"
@@ -121,9 +154,61 @@ class NetworkSettings(_Strict):
         return self
 
 
+def _range_problem(name: str, net: ipaddress.IPv4Network) -> str | None:
+    """Why Compute Engine would refuse `net` as a subnet range, or why it would harm; None: fine."""
+    where = f"network.{name}={str(net)!r}"
+    special = [
+        kind
+        for kind, hit in (
+            ("loopback", net.is_loopback),
+            ("link-local", net.is_link_local),
+            ("multicast", net.is_multicast),
+            ("'this network' (0.0.0.0/8)", net.overlaps(THIS_NETWORK)),
+            ("the limited broadcast address", LIMITED_BROADCAST in net),
+        )
+        if hit
+    ]
+    if special:
+        return f"{where}: Compute Engine refuses {' and '.join(special)} ranges for subnets"
+    if not (net.is_private or net.subnet_of(SHARED_ADDRESS_SPACE)):
+        return (
+            f"{where}: a public range would hide those internet addresses from the cluster; use"
+            " RFC 1918 (10/8, 172.16/12, 192.168/16), 100.64.0.0/10 or class E (240.0.0.0/4)"
+        )
+    return None
+
+
 class AuthorizedNetwork(_Strict):
     name: str
     cidr: ipaddress.IPv4Network
+
+    @field_validator("cidr", mode="before")
+    @classmethod
+    def _world_open(cls, value: Any) -> Any:
+        try:
+            net = ipaddress.ip_network(str(value), strict=False)
+        except ValueError:
+            return value  # the field type reports it
+        if net.prefixlen == 0:  # 0.0.0.0/0 or ::/0
+            raise ValueError(
+                f"={str(value)!r}: the whole internet; clients without fixed ranges (CI) use the"
+                " DNS endpoint with IAM, list only fixed ranges here"
+            )
+        return value
+
+
+def gpu_machine_series() -> set[str]:
+    """Machine series that carry GPUs (`g2`, `a2`, `a3`, ...), from the GPU catalog."""
+    catalog = load_catalog()
+    return {
+        machine.split("-")[0]
+        for entry in catalog.gpus.values()
+        for machine in (entry.family, *entry.machine_types.values())
+    }
+
+
+def is_gpu_machine(machine_type: str) -> bool:
+    return machine_type.split("-")[0] in gpu_machine_series()
 
 
 class SystemPool(_Strict):
@@ -131,6 +216,17 @@ class SystemPool(_Strict):
     min_nodes: int = Field(default=1, ge=1)
     max_nodes: int = Field(default=3, ge=1, le=MAX_POOL_NODES)
     disk_size_gb: int = Field(default=50, ge=30, le=1000)
+
+    @field_validator("machine_type")
+    @classmethod
+    def _not_gpu(cls, value: str) -> str:
+        if is_gpu_machine(value):
+            raise ValueError(
+                f"cluster.system_pool.machine_type={value!r}: a GPU machine series"
+                f" ({value.split('-')[0]}, catalog/gpu_availability.yaml); the system pool runs"
+                " CPU workloads, GPU capacity belongs in gpu_pools"
+            )
+        return value
 
     @model_validator(mode="after")
     def _min_max(self) -> SystemPool:
@@ -143,9 +239,11 @@ class SystemPool(_Strict):
 
 
 class ClusterSettings(_Strict):
-    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"
     deletion_protection: bool = True
-    # Who may reach the public control-plane endpoint; empty = only Google-internal and the VPC.
+    # The control plane is reached through its DNS endpoint (IAM-authenticated, from anywhere:
+    # CI runners included) and a private IP endpoint (the VPC). Listing networks here also opens
+    # the public IP endpoint, to these ranges only; never 0.0.0.0/0.
     master_authorized_networks: list[AuthorizedNetwork] = Field(default_factory=list)
     system_pool: SystemPool = Field(default_factory=SystemPool)
 
@@ -179,6 +277,20 @@ class GpuPool(_Strict):
         for key, label in value.items():
             if not LABEL_KEY_RE.match(key) or not LABEL_RE.match(label):
                 raise ValueError(f"{key!r}: {label!r}: GCP label keys/values are [a-z0-9_-]")
+        reserved = {key: label for key, label in value.items() if key in COST_LABEL_KEYS}
+        if reserved:
+            raise ValueError(
+                f"={reserved!r}: {sorted(reserved)} are cost labels the program sets from the"
+                " stack (labels.team, labels.cost_center, environment, the project); remove them"
+            )
+        return value
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, value: list[str]) -> list[str]:
+        repeated = sorted({zone for zone in value if value.count(zone) > 1})
+        if repeated:
+            raise ValueError(f"={value!r}: {repeated} listed more than once")
         return value
 
     @model_validator(mode="after")
@@ -329,20 +441,46 @@ class ServingSettings(_Strict):
             return str(value)
         return value
 
-    @field_validator("namespace", "service_account")
+    @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
-        if not DNS_LABEL_RE.match(value) or value.startswith("kube-"):
-            raise ValueError(f"{value!r}: a DNS label (lower-case, hyphens), not kube-*")
+        if not DNS_LABEL_RE.match(value):
+            raise ValueError(f"serving.namespace={value!r}: a DNS label (lower-case, hyphens)")
+        if value in SYSTEM_NAMESPACES or value.startswith(SYSTEM_NAMESPACE_PREFIXES):
+            raise ValueError(
+                f"serving.namespace={value!r}: a namespace Kubernetes or GKE owns"
+                f" ({', '.join(SYSTEM_NAMESPACES)}, {', '.join(SYSTEM_NAMESPACE_PREFIXES)}*)"
+            )
+        return value
+
+    @field_validator("service_account")
+    @classmethod
+    def _service_account(cls, value: str) -> str:
+        if not DNS_LABEL_RE.match(value):
+            raise ValueError(
+                f"serving.service_account={value!r}: a DNS label (lower-case, hyphens)"
+            )
         return value
 
     @model_validator(mode="after")
     def _min_max(self) -> ServingSettings:
+        problems = []
         if self.min_replicas > self.max_replicas:
-            raise ValueError(
+            problems.append(
                 f"min_replicas={self.min_replicas}: must not exceed "
                 f"max_replicas={self.max_replicas}"
             )
+        # A parked track has no pods (infra/serving.py `parked`): the stable track parks at
+        # min_replicas 0, the canary at weight 0. Parking both (dev) parks the service; parking
+        # only the stable one while the canary takes part would send requests to no pod.
+        if self.min_replicas == 0 and 0 < self.canary_weight < 100:
+            problems.append(
+                f"serving.canary_weight={self.canary_weight}: the stable track is parked"
+                f" (serving.min_replicas=0) but would get {100 - self.canary_weight}% of"
+                " requests; set min_replicas >= 1, or canary_weight 0 (all parked) or 100"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -365,7 +503,7 @@ class StackConfig(_Strict):
 
     @model_validator(mode="after")
     def _against_catalog(self) -> StackConfig:
-        problems = _catalog_problems(self)
+        problems = _catalog_problems(self) + _capacity_problems(self) + _name_problems(self)
         alerts = self.alerts
         if self.environment == "prod" and not (alerts.routed() or alerts.allow_unrouted):
             problems.append(
@@ -455,6 +593,50 @@ def _catalog_problems(cfg: StackConfig) -> list[str]:
     return problems
 
 
+def _capacity_problems(cfg: StackConfig) -> list[str]:
+    """Node subnet and Pod range hold every node the pools may reach, plus one surge node each."""
+    system = cfg.cluster.system_pool
+    pools = [system.max_nodes, *(pool.max_nodes for pool in cfg.gpu_pools)]
+    nodes = sum(pools) + len(pools)  # upgrade_settings max_surge 1 per pool
+    net = cfg.network
+    problems = []
+    node_ips = net.subnet_cidr.num_addresses - SUBNET_RESERVED_ADDRESSES
+    if node_ips < nodes:
+        problems.append(
+            f"network.subnet_cidr={str(net.subnet_cidr)!r}: {node_ips} node addresses, but the"
+            f" pools may reach {nodes} nodes (max_nodes plus one upgrade surge node per pool)"
+        )
+    per_node = POD_RANGE_PER_NODE_PREFIX
+    prefix = net.pods_cidr.prefixlen
+    pod_nodes = 2 ** (per_node - prefix) if prefix <= per_node else 0
+    if pod_nodes < nodes:
+        problems.append(
+            f"network.pods_cidr={str(net.pods_cidr)!r}: room for {pod_nodes} nodes (a"
+            f" /{POD_RANGE_PER_NODE_PREFIX} each at 110 Pods per node), but the pools may reach"
+            f" {nodes}"
+        )
+    return problems
+
+
+def _name_problems(cfg: StackConfig) -> list[str]:
+    """Names built from the prefix that GCP would refuse as too long."""
+    problems = []
+    if len(cfg.prefix) > CLUSTER_NAME_MAX:
+        problems.append(
+            f"environment={cfg.environment!r}: the cluster name {cfg.prefix!r} has"
+            f" {len(cfg.prefix)} characters, GKE allows {CLUSTER_NAME_MAX}; shorten the"
+            " project name (infra/Pulumi.yaml)"
+        )
+    repository = f"{cfg.prefix}-{cfg.artifact_registry.repository_id}"
+    if len(repository) > REPOSITORY_ID_MAX:
+        problems.append(
+            f"artifact_registry.repository_id={cfg.artifact_registry.repository_id!r}: the"
+            f" repository id {repository!r} has {len(repository)} characters, Artifact Registry"
+            f" allows {REPOSITORY_ID_MAX}"
+        )
+    return problems
+
+
 def project_name(project_file: Path = PROJECT_FILE) -> str:
     return str(yaml.safe_load(project_file.read_text())["name"])
 
@@ -470,8 +652,14 @@ def format_errors(error: ValidationError) -> list[str]:
         loc = ".".join(str(part) for part in item["loc"])
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "value_error":
-            # Our own validators already name the field and the value.
-            lines.append(f"{loc}: {message}" if loc and not message.startswith(loc) else message)
+            # Our own validators name the field and the value, or start with `=value` when only
+            # pydantic knows where the field is (a list item).
+            if message.startswith("="):
+                lines.append(f"{loc}{message}")
+            else:
+                lines.append(
+                    f"{loc}: {message}" if loc and not message.startswith(loc) else message
+                )
         else:
             lines.append(f"{loc}={item.get('input')!r}: {message}")
     return lines
@@ -480,13 +668,23 @@ def format_errors(error: ValidationError) -> list[str]:
 def parse_stack_config(values: dict[str, Any], project: str, stack: str) -> StackConfig:
     """Validate the project's config keys (without namespace) for one stack."""
     environment = values.get("environment")
+    problems = []
+    # Pulumi.dev.yaml is the dev stack: labels, policy exemptions and names follow `environment`.
+    if stack in ENVIRONMENTS and environment != stack:
+        problems.append(
+            f"environment={environment!r}: the file of stack {stack!r} must say"
+            f" environment: {stack}"
+        )
     try:
-        return StackConfig.model_validate(
+        cfg = StackConfig.model_validate(
             {**values, "project": project, "stack": stack, "environment": environment}
         )
     except ValidationError as error:
-        problems = "\n  - ".join(format_errors(error))
-        raise ConfigError(f"stack {stack!r} config is invalid:\n  - {problems}") from None
+        problems += format_errors(error)
+    if problems:
+        listed = "\n  - ".join(problems)
+        raise ConfigError(f"stack {stack!r} config is invalid:\n  - {listed}") from None
+    return cfg
 
 
 def load_stack_config(stack: str, path: Path | None = None) -> StackConfig:

@@ -57,7 +57,8 @@ class GpuNodePool(pulumi.ComponentResource):
             ],
             "taints": [GPU_TAINT],
             "labels": {"llmops/pool": pool.name},
-            "resource_labels": {**node_config["resource_labels"], **pool.labels},
+            # Cost labels last: no pool label can replace them (config also refuses the keys).
+            "resource_labels": {**pool.labels, **node_config["resource_labels"]},
             # Image streaming: the multi-GB vLLM image starts before it is fully pulled.
             "gcfs_config": {"enabled": True},
             "gvnic": {"enabled": True},

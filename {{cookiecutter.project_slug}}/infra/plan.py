@@ -24,6 +24,7 @@ from common.evidence import BUILD, sha256_file, stamp, write_atomic, write_json
 from infra.catalog import load_catalog
 from infra.config import INFRA_DIR, ConfigError, StackConfig, load_stack_config, stack_file
 from infra.recording import Recorded, record
+from infra.stacks import stack_names
 from policies.offline import (
     PolicyConfigError,
     Setting,
@@ -273,9 +274,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--policy-config", type=Path, help="policy config (default policies/config/<stack>.json)"
     )
+    parser.add_argument(
+        "--all-stacks",
+        action="store_true",
+        help="plan every stack with a file infra/Pulumi.<stack>.yaml (make plan-all)",
+    )
     parser.add_argument("--out", type=Path, default=PLAN_DIR)
     args = parser.parse_args(argv)
-    stacks = args.stack or ["dev"]
+    if args.all_stacks and args.stack:
+        parser.error("--all-stacks plans every stack file; drop --stack")
+    stacks = stack_names() if args.all_stacks else (args.stack or ["dev"])
+    if not stacks:
+        parser.error("no stack files infra/Pulumi.<stack>.yaml")
     if len(stacks) > 1 and (args.config or args.policy_config):
         parser.error("--config and --policy-config apply to a single --stack")
     return max(run(stack, args.config, args.policy_config, args.out) for stack in stacks)

@@ -11,9 +11,9 @@ plan: ## Offline plan + policy verdicts under mocks -> build/plan/<stack>.{json,
 		$(if $(CONFIG),--config "$(CONFIG)") $(if $(POLICY_CONFIG),--policy-config "$(POLICY_CONFIG)") \
 		$(if $(OUT),--out "$(OUT)")
 
-plan-all: ## Offline plan of every committed stack (dev, staging, prod), in one process
+plan-all: ## Offline plan of every stack file infra/Pulumi.<stack>.yaml, in one process
 	@$(call venv,infra)
-	@$(call py,infra) -m infra.plan --stack dev --stack staging --stack prod $(if $(OUT),--out "$(OUT)")
+	@$(call py,infra) -m infra.plan --all-stacks $(if $(OUT),--out "$(OUT)")
 
 typecheck: ## mypy over infra/ and policies/ (cache in build/.mypy_cache)
 	@$(call venv,infra)

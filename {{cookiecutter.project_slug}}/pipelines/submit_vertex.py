@@ -4,10 +4,11 @@
         [--stack dev] [--seed 42] [--steps 300] [--dataset gs://...] [--schedule "0 3 * * 1"] \
         [--no-cache] [--wait] [--dry-run]
 
-Settings come from llmops.yaml (project, region, slug, base model) and these flags / environment
-variables: PIPELINE_ROOT (gs:// bucket for artifacts), PIPELINE_SERVICE_ACCOUNT (the identity the
-steps run as), PIPELINE_DATASET (training data, gs://), MLFLOW_TRACKING_URI (the registry the
-register step writes to). `--dry-run` prints the job arguments without calling any API.
+Settings come from llmops.yaml (slug, base model), the stack file infra/Pulumi.<stack>.yaml (GCP
+project, region, environment: `--stack` accepts every stack that has a file) and these flags /
+environment variables: PIPELINE_ROOT (gs:// bucket for artifacts), PIPELINE_SERVICE_ACCOUNT (the
+identity the steps run as), PIPELINE_DATASET (training data, gs://), MLFLOW_TRACKING_URI (the
+registry the register step writes to). `--dry-run` prints the job arguments without calling any API.
 This module is removed from projects that chose the Kubeflow endpoint (submit_kfp.py instead).
 """
 
@@ -24,10 +25,10 @@ from typing import Any
 
 from common.evidence import git_sha
 from common.project import load_project
+from infra.config import load_stack_config
 from infra.naming import bucket_name, fit
+from infra.stacks import stack_names
 from policies.gates import load_gates
-
-STACKS = ("dev", "staging", "prod")
 
 
 def _label(value: str) -> str:
@@ -37,12 +38,14 @@ def _label(value: str) -> str:
 
 def default_settings(stack: str) -> dict[str, str]:
     """The pipeline bucket and service account the infra program creates for a stack
-    (same naming functions as infra/vertex.py and infra/identity.py)."""
-    project = load_project()
-    gcp_project, slug = project.gcp.project_id, project.project.slug
-    bucket = bucket_name(gcp_project, slug, stack, "pipelines")
-    account = fit(f"{slug}-{stack}", "pipelines", 30)
+    (same stack file and naming functions as infra/vertex.py and infra/identity.py)."""
+    cfg = load_stack_config(stack)
+    gcp_project = cfg.gcp.project_id
+    bucket = bucket_name(gcp_project, cfg.project, cfg.environment, "pipelines")
+    account = fit(cfg.prefix, "pipelines", 30)
     return {
+        "project": gcp_project,
+        "location": cfg.gcp.region,
         "pipeline_root": f"gs://{bucket}/runs",
         "service_account": f"{account}@{gcp_project}.iam.gserviceaccount.com",
         "dataset_uri": f"gs://{bucket}/data/intents.jsonl",
@@ -89,8 +92,8 @@ def job_arguments(args: argparse.Namespace, now: dt.datetime | None = None) -> d
                 "git-sha": _label(sha[:12]),
                 "trigger": _label(args.trigger),
             },
-            "project": project.gcp.project_id,
-            "location": project.gcp.region,
+            "project": defaults["project"],
+            "location": defaults["location"],
         },
         "submit": {
             "service_account": args.service_account
@@ -112,7 +115,7 @@ def build_job(arguments: dict[str, Any], credentials: Any = None) -> Any:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Submit the training pipeline to Vertex AI.")
     parser.add_argument("--spec", type=Path, default=Path("build/pipelines/training_pipeline.yaml"))
-    parser.add_argument("--stack", choices=STACKS, default="dev")
+    parser.add_argument("--stack", choices=stack_names(), default="dev")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--dataset", default="", help="gs:// JSONL file or split directory")

@@ -108,8 +108,21 @@ def members(props: Props) -> list[Any]:
 # --- GPU node pools ---------------------------------------------------------------------------
 
 
+def gpu_machine_series() -> frozenset[str]:
+    """Machine series that carry GPUs (`a2`, `a3`, `g2`, ...): every machine the GPU price table
+    (catalog/, the table the GPU catalog's machine types are priced from) lists."""
+    return frozenset(machine.split("-")[0] for machine, _ in load_prices().rows)
+
+
+def is_gpu_machine(machine_type: Any) -> bool:
+    return isinstance(machine_type, str) and machine_type.split("-")[0] in gpu_machine_series()
+
+
 def is_gpu_pool(props: Props) -> bool:
-    return bool(get(props, "nodeConfig.guestAccelerators"))
+    """Declared accelerators, or a GPU machine series (A2/A3/G2 attach their GPUs themselves)."""
+    return bool(get(props, "nodeConfig.guestAccelerators")) or is_gpu_machine(
+        get(props, "nodeConfig.machineType")
+    )
 
 
 def pool_max_nodes(props: Props) -> int | None:
@@ -196,6 +209,31 @@ def gke_workload_identity(resource_type: str, props: Props, params: Params) -> l
 def gke_private_nodes(props: Props, params: Params) -> list[str]:
     if get(props, "privateClusterConfig.enablePrivateNodes") is not True:
         return ["cluster nodes have public IPs: set privateClusterConfig.enablePrivateNodes"]
+    return []
+
+
+WORLD = ("0.0.0.0/0", "::/0")
+
+
+def gke_control_plane_access(props: Props, params: Params) -> list[str]:
+    """A public IP endpoint accepts only listed networks, never the whole internet."""
+    if get(props, "controlPlaneEndpointsConfig.ipEndpointsConfig.enabled") is False:
+        return []  # no IP endpoint at all: DNS endpoint only
+    if get(props, "privateClusterConfig.enablePrivateEndpoint") is True:
+        return []  # the IP endpoint is private (VPC only)
+    blocks = [
+        get(block, "cidrBlock")
+        for block in items(props, "masterAuthorizedNetworksConfig.cidrBlocks")
+    ]
+    if not blocks:
+        return [
+            "the control plane's public IP endpoint accepts the whole internet: set"
+            " privateClusterConfig.enablePrivateEndpoint (clients use the DNS endpoint with IAM)"
+            " or masterAuthorizedNetworksConfig"
+        ]
+    world = [block for block in blocks if block in WORLD]
+    if world:
+        return [f"masterAuthorizedNetworksConfig allows {world}: the whole internet"]
     return []
 
 
@@ -491,6 +529,13 @@ POLICIES: tuple[Policy, ...] = (
         gke_private_nodes,
     ),
     Policy(
+        "gke-control-plane-access",
+        "The control plane's public IP endpoint, if any, accepts listed networks only",
+        "mandatory",
+        (CLUSTER,),
+        gke_control_plane_access,
+    ),
+    Policy(
         "gke-shielded-nodes",
         "Shielded GKE nodes stay enabled",
         "mandatory",
@@ -503,7 +548,7 @@ POLICIES: tuple[Policy, ...] = (
         "mandatory",
         (CLUSTER,),
         gke_release_channel,
-        {"allowedChannels": ["RAPID", "REGULAR", "STABLE"]},
+        {"allowedChannels": ["RAPID", "REGULAR", "STABLE", "EXTENDED"]},
     ),
     Policy(
         "gke-no-legacy-auth",

@@ -15,8 +15,10 @@ from infra.config import (
     stack_file,
 )
 from infra.recording import Recorded, record
+from infra.stacks import stack_names
 
-STACKS = ("dev", "staging", "prod")
+# The stack files, never a list kept here (infra/stacks.py).
+STACKS = tuple(stack_names())
 
 
 def stack_values(stack: str = "dev") -> dict[str, Any]:

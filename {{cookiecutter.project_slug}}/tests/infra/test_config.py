@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from infra_helpers import STACKS, config_from, stack_values, write_stack_file
 
-from infra.config import ConfigError, load_stack_config, project_name, stack_file
+from infra.config import (
+    ConfigError,
+    load_stack_config,
+    parse_stack_config,
+    project_name,
+    stack_file,
+)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -85,6 +91,146 @@ def test_public_range_and_wrong_master_size_are_refused():
     values["network"]["subnet_cidr"] = "8.8.0.0/20"
     values["network"]["master_cidr"] = "172.16.0.0/24"
     refused(values, "network.subnet_cidr='8.8.0.0/20'", "RFC 1918", "needs a /28")
+
+
+@pytest.mark.parametrize(
+    ("field", "cidr", "needle"),
+    [
+        ("subnet_cidr", "127.0.0.0/20", "loopback"),
+        ("pods_cidr", "169.254.0.0/16", "link-local"),
+        ("services_cidr", "224.0.0.0/20", "multicast"),
+        ("proxy_cidr", "0.0.0.0/23", "'this network'"),
+        ("pods_cidr", "255.252.0.0/14", "limited broadcast"),
+    ],
+)
+def test_ranges_compute_refuses_are_refused(field, cidr, needle):
+    values = stack_values()
+    values["network"][field] = cidr
+    refused(values, f"network.{field}={cidr!r}: Compute Engine refuses", needle)
+
+
+def test_non_rfc1918_ranges_gke_supports_are_accepted():
+    """GKE supports shared address space (100.64.0.0/10) and class E (240.0.0.0/4)."""
+    values = stack_values()
+    values["network"].update(
+        subnet_cidr="100.64.0.0/20", pods_cidr="240.0.0.0/14", services_cidr="100.65.0.0/20"
+    )
+    net = config_from(values).network
+    assert str(net.pods_cidr) == "240.0.0.0/14" and str(net.subnet_cidr) == "100.64.0.0/20"
+
+
+def test_ranges_below_the_vpc_minimums_are_refused():
+    values = stack_values()
+    values["network"].update(subnet_cidr="10.10.0.0/30", proxy_cidr="10.30.0.0/27")
+    refused(
+        values,
+        "network.subnet_cidr='10.10.0.0/30': a subnet's primary range is at least a /29",
+        "network.proxy_cidr='10.30.0.0/27': a proxy-only subnet is at least a /26",
+    )
+
+
+def test_ranges_too_small_for_the_pools_are_refused():
+    values = stack_values()
+    values["network"].update(subnet_cidr="10.10.0.0/29", pods_cidr="10.16.0.0/23")
+    message = refused(
+        values,
+        "network.subnet_cidr='10.10.0.0/29': 4 node addresses",
+        "network.pods_cidr='10.16.0.0/23': room for 2 nodes",
+    )
+    assert "may reach 6" in message  # dev: 2 system + 2 GPU nodes + one surge node per pool
+    values = stack_values()
+    values["network"]["pods_cidr"] = "10.16.0.0/21"  # 8 nodes at a /24 each: enough for dev
+    assert config_from(values).network.pods_cidr.prefixlen == 21
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
+def test_world_open_authorized_network_is_refused(cidr):
+    values = stack_values()
+    values["cluster"]["master_authorized_networks"] = [{"name": "all", "cidr": cidr}]
+    refused(values, f"cluster.master_authorized_networks.0.cidr={cidr!r}: the whole internet")
+    values["cluster"]["master_authorized_networks"] = [{"name": "office", "cidr": "203.0.113.0/24"}]
+    assert config_from(values).cluster.master_authorized_networks[0].name == "office"
+
+
+def test_extended_release_channel_is_accepted():
+    values = stack_values()
+    values["cluster"]["release_channel"] = "EXTENDED"
+    assert config_from(values).cluster.release_channel == "EXTENDED"
+
+
+@pytest.mark.parametrize("key", ["environment", "team", "cost-center", "project"])
+def test_pool_labels_cannot_override_cost_labels(key):
+    values = stack_values()
+    pool(values)["labels"] = {"workload": "serving", key: "prod"}
+    refused(values, f"gpu_pools.0.labels={{{key!r}: 'prod'}}: [{key!r}] are cost labels")
+
+
+@pytest.mark.parametrize("machine", ["g2-standard-8", "a2-highgpu-1g", "a3-highgpu-8g"])
+def test_gpu_machine_as_system_pool_is_refused(machine):
+    values = stack_values()
+    values["cluster"]["system_pool"]["machine_type"] = machine
+    refused(values, f"cluster.system_pool.machine_type={machine!r}: a GPU machine series")
+
+
+def test_duplicate_pool_zones_are_refused():
+    values = stack_values()
+    values["gcp"]["region"] = "us-central1"
+    pool(values).update(gpu_type="nvidia-l4", gpus_per_node=1)
+    pool(values)["zones"] = ["us-central1-a", "us-central1-a"]
+    refused(values, "gpu_pools.0.zones=['us-central1-a', 'us-central1-a']", "more than once")
+
+
+@pytest.mark.parametrize(
+    "namespace",
+    [
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "default",
+        "gke-managed-system",
+        "gmp-public",
+    ],
+)
+def test_system_namespace_is_refused(namespace):
+    values = stack_values()
+    values["serving"]["namespace"] = namespace
+    refused(values, f"serving.namespace={namespace!r}: a namespace Kubernetes or GKE owns")
+
+
+def test_traffic_to_a_parked_stable_track_is_refused():
+    values = stack_values()  # dev: min_replicas 0, so the stable track is parked
+    values["serving"]["canary_weight"] = 30
+    refused(values, "serving.canary_weight=30: the stable track is parked", "70% of requests")
+    for weight in (0, 100):  # everything parked (dev), or everything on the canary
+        values["serving"]["canary_weight"] = weight
+        assert config_from(values).serving.canary_weight == weight
+    values["serving"].update(canary_weight=30, min_replicas=1)
+    assert config_from(values).serving.min_replicas == 1
+
+
+def test_canary_with_no_replicas_is_refused():
+    values = stack_values()
+    values["serving"].update(canary_weight=10, max_replicas=0)
+    refused(values, "serving.max_replicas=0", "greater than or equal to 1")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_environment_must_match_the_stack_file(stack):
+    other = next(s for s in STACKS if s != stack)
+    values = stack_values(stack)
+    values["environment"] = other
+    with pytest.raises(ConfigError) as caught:
+        config_from(values, stack)
+    assert f"environment={other!r}: the file of stack {stack!r} must say" in str(caught.value)
+
+
+def test_names_over_gcp_limits_are_refused():
+    values = stack_values()
+    values["artifact_registry"] = {"repository_id": "r" * 32}
+    with pytest.raises(ConfigError, match="Artifact Registry allows 63"):
+        parse_stack_config(values, "p" * 30, "dev")  # 'ppp...-dev-rrr...': 67
+    with pytest.raises(ConfigError, match="GKE allows 40"):
+        parse_stack_config(stack_values(), "p" * 37, "dev")  # cluster name 'ppp...-dev': 41
 
 
 @pytest.mark.parametrize("missing", ["gcp", "labels", "github", "gpu_pools", "environment"])

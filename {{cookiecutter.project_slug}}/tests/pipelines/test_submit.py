@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,41 @@ def test_make_pipeline_submit_picks_the_projects_orchestrator():
     else:
         assert document["host"] == load_project().training.kfp_endpoint
     assert (ROOT / "build" / "pipelines" / "training_pipeline.yaml").is_file()
+
+
+@needs_vertex
+def test_vertex_stacks_are_the_stack_files(capsys):
+    from infra.stacks import stack_names
+    from pipelines import submit_vertex
+
+    for stack in stack_names():
+        assert submit_vertex.parse_args(["--stack", stack]).stack == stack
+    with pytest.raises(SystemExit):
+        submit_vertex.parse_args(["--stack", "no-such-stack"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@needs_vertex
+def test_vertex_submit_accepts_a_stack_added_by_the_recipe(spec, tmp_path):
+    """infra/README.md "Add a stack": the stack file alone makes `--stack qa` valid, and the job
+    names the bucket and identity the infra program creates from that file."""
+    from recipes import add_stack, copy_project
+
+    root = copy_project(tmp_path / "project")
+    gcp_project = load_project().gcp.project_id
+    add_stack(root, "qa", "staging", **{gcp_project: "my-llmops-qa"})
+    command = ["pipelines.submit_vertex", "--spec", str(spec), "--stack", "qa", "--dry-run"]
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "MLFLOW_TRACKING_URI": "https://m.example"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    arguments = json.loads(result.stdout)
+    assert arguments["job"]["project"] == "my-llmops-qa"
+    assert arguments["job"]["pipeline_root"].startswith("gs://my-llmops-qa-")
+    assert arguments["job"]["labels"]["stack"] == "qa"
+    assert arguments["submit"]["service_account"].endswith("@my-llmops-qa.iam.gserviceaccount.com")

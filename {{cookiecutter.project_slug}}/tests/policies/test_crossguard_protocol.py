@@ -36,6 +36,7 @@ from common.project import ROOT
 from infra.config import project_name
 from infra.plan import run
 from infra.recording import SECRET_INPUTS
+from infra.stacks import stack_names
 from policies.offline import config_file, evaluate, load_policy_config
 from policies.rules import POLICIES, PlanResource
 
@@ -44,7 +45,7 @@ POLICY_DIR = ROOT / "policies"
 # engine address; logs go to stderr), so nothing needs to listen here.
 ENGINE_ADDRESS = "127.0.0.1:1"
 # The stacks are the committed stack files, not a list kept here.
-STACKS = sorted(p.name.split(".")[1] for p in (ROOT / "infra").glob("Pulumi.*.yaml"))
+STACKS = stack_names()
 # Planted violations go into this stack's plan: its config keeps gpu-spot-outside-prod mandatory.
 PLANT_STACK = "dev"
 ORGANIZATION = "organization"
@@ -313,6 +314,26 @@ def _oversized_gpu_pool(plan):
     return row
 
 
+def _gpu_machine_system_pool(plan):
+    """No accelerators declared: the G2 machine series alone makes it a GPU pool."""
+    rows = [
+        r
+        for r in plan["resources"]
+        if r["type"] == "gcp:container/nodePool:NodePool" and r["name"].endswith("-system")
+    ]
+    row = copy.deepcopy(rows[0])
+    row["inputs"]["nodeConfig"]["machineType"] = "g2-standard-8"
+    assert "guestAccelerators" not in row["inputs"]["nodeConfig"]
+    return row
+
+
+def _world_open_control_plane(plan):
+    row = row_of(plan, "gcp:container/cluster:Cluster")
+    row["inputs"]["privateClusterConfig"]["enablePrivateEndpoint"] = False
+    row["inputs"].pop("masterAuthorizedNetworksConfig", None)
+    return row
+
+
 def _unsafe_deployment(plan):
     row = row_of(plan, "kubernetes:apps/v1:Deployment")
     container = row["inputs"]["spec"]["template"]["spec"]["containers"][0]
@@ -328,6 +349,11 @@ PLANTED = {
     "primitive-role": (_primitive_role, {"iam-no-primitive-roles"}),
     "on-demand-gpu-pool-in-dev": (_on_demand_gpu_pool, {"gpu-spot-outside-prod"}),
     "oversized-gpu-pool": (_oversized_gpu_pool, {"gpu-autoscaling-capped"}),
+    "gpu-machine-system-pool-on-demand-in-dev": (
+        _gpu_machine_system_pool,
+        {"gpu-spot-outside-prod"},
+    ),
+    "world-open-control-plane": (_world_open_control_plane, {"gke-control-plane-access"}),
     "privileged-unprobed-latest-deployment": (
         _unsafe_deployment,
         {"k8s-no-privileged", "k8s-pinned-images", "k8s-probes"},

@@ -7,13 +7,14 @@ import json
 import pytest
 import yaml
 
+from infra.stacks import stack_names
 from policies.offline import CONFIG_DIR, PolicyConfigError, evaluate, load_policy_config
 from policies.rules import PlanResource
 
 POLICY_DIR = CONFIG_DIR.parent
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("stack", stack_names())
 def test_committed_configs_load(stack):
     settings = load_policy_config(CONFIG_DIR / f"{stack}.json")
     budget = settings["gpu-monthly-budget"]

@@ -97,6 +97,11 @@ CASES = [
     ),
     ("gke-private-nodes", CLUSTER, setter("privateClusterConfig.enablePrivateNodes", False)),
     ("gke-shielded-nodes", CLUSTER, setter("enableShieldedNodes", False)),
+    (
+        "gke-control-plane-access",
+        CLUSTER,
+        setter("privateClusterConfig.enablePrivateEndpoint", False),
+    ),
     ("gke-release-channel", CLUSTER, setter("releaseChannel.channel", "UNSPECIFIED")),
     ("gke-no-legacy-auth", CLUSTER, setter("enableLegacyAbac", True)),
     (
@@ -214,6 +219,59 @@ def test_per_zone_cap_counts_every_zone(plan):
     pool.props["autoscaling"] = {"minNodeCount": 0, "maxNodeCount": 30}
     pool.props["nodeLocations"] = ["a", "b", "c"]
     assert "90 nodes" in violations("gpu-autoscaling-capped", pool)[0]
+
+
+def system_pool(plan):
+    return first(plan, "gcp:container/nodePool:NodePool", lambda r: r.name.endswith("-system"))
+
+
+def test_a_gpu_machine_without_accelerators_is_a_gpu_pool(plan):
+    """A2/A3/G2 machines attach their GPUs themselves: the system pool on g2-standard-8 is a
+    GPU pool for every GPU rule and the budget (machine series from the GPU price table)."""
+    pool = system_pool(plan)
+    assert violations("gpu-spot-outside-prod", pool) == []
+    pool.props["nodeConfig"]["machineType"] = "g2-standard-8"
+    assert "guestAccelerators" not in pool.props["nodeConfig"]
+    assert violations("gpu-spot-outside-prod", pool)
+    assert violations("gpu-autoscaling-capped", pool, maxNodes=1)
+    budget = by_name()["gpu-monthly-budget"]
+    assert budget.validate([pool], {"maxMonthlyUsd": 1}), "the system pool is now priced"
+    pool.props["nodeConfig"]["machineType"] = "e2-standard-4"
+    assert budget.validate([pool], {"maxMonthlyUsd": 1}) == []
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (setter("privateClusterConfig.enablePrivateEndpoint", False), "whole internet"),
+        (
+            lambda p: p.update(
+                privateClusterConfig={**p["privateClusterConfig"], "enablePrivateEndpoint": False},
+                masterAuthorizedNetworksConfig={"cidrBlocks": [{"cidrBlock": "0.0.0.0/0"}]},
+            ),
+            "['0.0.0.0/0']",
+        ),
+    ],
+)
+def test_control_plane_public_endpoint_needs_listed_networks(plan, mutate, needle):
+    cluster = first(plan, "gcp:container/cluster:Cluster")
+    assert violations("gke-control-plane-access", cluster) == []  # private IP + DNS endpoint
+    mutate(cluster.props)
+    found = violations("gke-control-plane-access", cluster)
+    assert len(found) == 1 and needle in found[0], found
+    cluster.props["masterAuthorizedNetworksConfig"] = {
+        "cidrBlocks": [{"cidrBlock": "203.0.113.0/24"}]
+    }
+    assert violations("gke-control-plane-access", cluster) == []
+    cluster.props["controlPlaneEndpointsConfig"]["ipEndpointsConfig"]["enabled"] = False
+    cluster.props.pop("masterAuthorizedNetworksConfig")
+    assert violations("gke-control-plane-access", cluster) == []  # DNS endpoint only
+
+
+def test_extended_release_channel_is_allowed(plan):
+    cluster = first(plan, "gcp:container/cluster:Cluster")
+    cluster.props["releaseChannel"]["channel"] = "EXTENDED"
+    assert violations("gke-release-channel", cluster) == []
 
 
 def test_gpu_budget(plan):

@@ -158,3 +158,18 @@ def test_release_on_tags_through_a_reviewed_environment():
     publish = document["jobs"]["publish"]
     assert publish["permissions"] == {"contents": "write"}
     assert [s["run"] for s in publish["steps"] if "run" in s] == ["make release-publish"]
+
+
+def test_workflows_deploy_only_stacks_that_have_a_stack_file():
+    """Workflows are static YAML, so they name stacks; each must be a stack file (a new stack
+    needs no workflow change, deploying it from CI is a new job: infra/README.md)."""
+    from infra.stacks import stack_names
+
+    named = {
+        (path.name, job_id, job["env"]["STACK"])
+        for path in WORKFLOWS
+        for job_id, job in load(path)["jobs"].items()
+        if "STACK" in job.get("env", {})
+    }
+    assert named, "no workflow job sets STACK"
+    assert {entry for entry in named if entry[2] not in stack_names()} == set()
