@@ -225,11 +225,6 @@ def test_policy_budgets_come_from_the_catalog_also_for_recipe_gpus(tmp_path, sta
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="infra/Pulumi.prod.yaml decides prod's `spot` from a hard-coded 'nvidia-h100-80gb' "
-    "and '< 8' instead of the catalog's spot_only_machine_types",
-)
 def test_prod_spot_follows_the_catalogs_spot_only_shapes(tmp_path):
     import yaml
 

@@ -1,4 +1,5 @@
-"""The guardrails as pure functions over resource properties (stdlib only, no Pulumi imports).
+"""The guardrails as pure functions over resource properties (no Pulumi imports; PyYAML only to
+read the GPU catalog).
 
 Properties are what the Pulumi engine sees: camelCase and nested (`nodeConfig.spot`), the same in
 CrossGuard during `pulumi preview` (policies/__main__.py) and in the offline plan
@@ -23,9 +24,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from policies.pricing import UnknownPriceError, load_prices
+from policies.pricing import CATALOG_DIR, UnknownPriceError, load_prices
 
 LEVELS = ("advisory", "mandatory", "disabled")
 
@@ -478,7 +480,15 @@ def gpu_monthly_budget(
 
 # --- The pack ----------------------------------------------------------------------------------
 
-ALLOWED_GPUS = ["nvidia-l4", "nvidia-tesla-a100", "nvidia-a100-80gb", "nvidia-h100-80gb"]
+
+def catalog_gpu_types(path: Path = CATALOG_DIR / "gpu_availability.yaml") -> list[str]:
+    """The GPU types the catalog knows: the default allow-list (one list, in catalog/)."""
+    import yaml  # in the infra env and policies/requirements.txt, the envs that run the pack
+
+    return sorted(yaml.safe_load(path.read_text())["gpus"])
+
+
+ALLOWED_GPUS = catalog_gpu_types()
 LABELS = {"requiredLabels": ["team", "cost-center", "environment"]}
 
 POLICIES: tuple[Policy, ...] = (

@@ -83,11 +83,6 @@ def test_new_gpu_types_are_planned_and_priced(gpu_plan):
     assert accelerators == set(NEW_GPUS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policies/rules.py keeps its own GPU list (ALLOWED_GPUS, the gpu-allowed-types "
-    "default); it must come from catalog/gpu_availability.yaml",
-)
 def test_new_gpu_types_pass_the_gpu_type_policy(gpu_plan):
     _, doc = gpu_plan
     verdicts = {v["policy"]: v["verdict"] for v in doc["policies"]}
