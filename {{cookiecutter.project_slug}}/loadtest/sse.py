@@ -22,7 +22,8 @@ Definitions (as vLLM's own benchmark client and the server's histograms, so they
   most_recent_timestamp` per chunk, so tokens that arrive in one read get ~0 ms and the one
   before them the whole wait (our ITL p50 read 0.05 ms that way). Sharing the gap keeps vLLM's
   sum (last token - first token) and, with one token per chunk, its mean; only the bunched
-  values differ. Tokens that came with the first one have no gap to share and get no value.
+  values differ. Tokens that came with the first one arrived 0 ms after it and get 0: an answer
+  read at once still has an ITL (what the client saw), so the ITL gate always has figures.
 - chunk ITL (`chunk_itl_s`): vLLM's client's definition exactly (gap between consecutive token
   chunks, 0 for chunks of one read), kept to compare with `vllm bench serve`.
 - end-to-end: request sent -> end of the stream.
@@ -197,6 +198,8 @@ class StreamMeter:
         if self._previous_at is not None:
             gap = self._group_at - self._previous_at
             self._itl += [gap / self._group_tokens] * self._group_tokens
+        else:  # the first token's arrival: TTFT covers its wait, its companions waited 0
+            self._itl += [0.0] * (self._group_tokens - 1)
         self._previous_at, self._group_at, self._group_tokens = self._group_at, None, 0
 
     def fail(self, message: str) -> None:
