@@ -50,16 +50,21 @@ class TrainConfig:
 # machine, four kernel choices moved the v1 model's golden label accuracy between 0.29 and 0.35.
 # Pinning both to AVX2, which every x86-64 CPU of the last decade has, makes those machines run the
 # same kernels for about 30 % more training time. Set before the first tensor operation (both
-# libraries read them once); a value the user exported wins. Other architectures are left alone.
+# libraries read them once); a value the user exported wins. CPUs without AVX2 (other
+# architectures, or no /proc/cpuinfo to tell) are left alone.
 CPU_KERNEL_PINS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"}
 HOST_FILE = "training_host.json"
 _ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "sve", "asimd")
 
 
-def pin_cpu_kernels() -> None:
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        for name, value in CPU_KERNEL_PINS.items():
-            os.environ.setdefault(name, value)
+def pin_cpu_kernels() -> bool:
+    """Pin the kernels where the CPU has AVX2 (asking for them elsewhere would be refused or
+    crash); returns whether it pinned."""
+    if "avx2" not in _cpu_model_and_flags()[1]:
+        return False
+    for name, value in CPU_KERNEL_PINS.items():
+        os.environ.setdefault(name, value)
+    return True
 
 
 def _cpu_model_and_flags() -> tuple[str, list[str]]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
-from pipelines import modeling, task
+from pipelines import modeling, task, training
 from pipelines.training import TrainConfig, encode_example, load_for_eval, predict, train_model
 
 
@@ -108,3 +109,22 @@ def test_every_answer_fits_the_answer_token_budget(tiny_model_dir):
     for label in task.LABELS:
         ids = tokenizer(task.format_answer(label) + tokenizer.eos_token, add_special_tokens=False)
         assert len(ids["input_ids"]) <= task.MAX_ANSWER_TOKENS, label
+
+
+def test_kernels_are_pinned_only_where_the_cpu_has_avx2(monkeypatch):
+    for name in training.CPU_KERNEL_PINS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(training, "_cpu_model_and_flags", lambda: ("arm", ["asimd"]))
+    assert not training.pin_cpu_kernels()
+    assert not any(name in os.environ for name in training.CPU_KERNEL_PINS)
+    monkeypatch.setattr(training, "_cpu_model_and_flags", lambda: ("x86", ["avx2", "avx512f"]))
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")  # what the user exported wins
+    assert training.pin_cpu_kernels()
+    assert os.environ["ATEN_CPU_CAPABILITY"] == "avx2" and os.environ["MKL_CBWR"] == "COMPATIBLE"
+
+
+def test_a_saved_model_records_the_host_it_was_trained_on(tiny_model_dir):
+    host = training.read_training_host(tiny_model_dir)
+    assert host and host["threads"] == 1 and host["cpu"] and host["torch"]
+    assert host["kernels"] in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "SVE256")
+    assert training.read_training_host(tiny_model_dir.parent) is None  # no record, no guess
