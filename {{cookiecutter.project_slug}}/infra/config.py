@@ -436,7 +436,8 @@ class ServingSettings(_Strict):
     @classmethod
     def _version_number(cls, value: Any) -> Any:
         # `pulumi config set --path serving.canary_model 7` writes the YAML integer 7 (the CLI
-        # parses --path values as YAML unless given --type string): a version number is a ref.
+        # treats integers under --path as numbers unless given --type string, as its docs say:
+        # pulumi.com/docs/iac/cli/commands/pulumi_config_set): a version number is a ref.
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value

@@ -345,7 +345,8 @@ class GkeBackend:
 
     def _config(self, key: str, value: str | int) -> None:
         # --path: `serving.canary_weight` is the key `canary_weight` inside the `serving` object.
-        # With --path the CLI stores `7` as a YAML integer: model refs are strings on purpose.
+        # With --path the CLI stores `7` as a YAML integer, `--type string` keeps it a string
+        # (pulumi.com/docs/iac/cli/commands/pulumi_config_set): model refs are strings on purpose.
         kind = ["--type", "string"] if isinstance(value, str) else []
         self.runner.run(self._pulumi("config", "set", "--path", *kind, key, str(value)))
 

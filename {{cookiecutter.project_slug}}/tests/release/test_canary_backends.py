@@ -76,6 +76,11 @@ def gke(tmp_path: Path, evidence=None, outputs=None) -> Scripted:
     return backend
 
 
+def set_ref(key: str, value: str) -> list[str]:
+    """A model ref, set as the backend sets it: `--type string`, or the CLI stores a YAML int."""
+    return ["pulumi", "config", "set", "--path", "--type", "string", key, value, *PULUMI]
+
+
 def test_gke_promotion_commands(tmp_path):
     backend = gke(tmp_path)
     decision = canary.run_canary(backend, GATES, tmp_path)
@@ -87,17 +92,7 @@ def test_gke_promotion_commands(tmp_path):
         ["pulumi", "config", "get", "--path", "serving.stable_model", *PULUMI],
         ["pulumi", "stack", "output", "model_bucket", *PULUMI],
         ["make", "-s", "model-publish", "MODEL=candidate", "BUCKET=gs://acme-models"],
-        [
-            "pulumi",
-            "config",
-            "set",
-            "--path",
-            "--type",
-            "string",
-            "serving.canary_model",
-            "7",
-            *PULUMI,
-        ],
+        set_ref("serving.canary_model", "7"),
         ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI],
         up,
         ["pulumi", "stack", "output", "--json", *PULUMI],
@@ -108,17 +103,7 @@ def test_gke_promotion_commands(tmp_path):
             up,
         ]
     expected += [
-        [
-            "pulumi",
-            "config",
-            "set",
-            "--path",
-            "--type",
-            "string",
-            "serving.stable_model",
-            "7",
-            *PULUMI,
-        ],
+        set_ref("serving.stable_model", "7"),
         ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI],
         up,
         ["make", "-s", "registry-promote", "VERSION=7"],
