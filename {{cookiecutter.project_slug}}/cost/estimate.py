@@ -1,18 +1,17 @@
-"""Cost arithmetic: the plan's hourly/monthly cost at min and max nodes, and $ per 1M tokens.
-
-$ per 1M output tokens = node price ($/h) x nodes / (goodput tokens/s x 3600) x 1e6
-"""
+"""The plan priced: node pools at their min and max node counts, every other priced resource
+(cost/infra.py), totals, and the per-resource difference against a base plan."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cost import infra
 from cost.plan import Plan
-from cost.prices import CLUSTER_FEE_PER_HOUR, HOURS_PER_MONTH, Prices
+from cost.prices import HOURS_PER_MONTH, Prices
+from cost.usage import Infra
 
 
-def price_plan(plan: Plan, prices: Prices) -> dict[str, Any]:
-    """Every node pool priced at its min and max node count, plus the cluster fees."""
+def price_pools(plan: Plan, prices: Prices) -> list[dict[str, Any]]:
     pools = []
     for pool in plan.pools:
         price, table = prices.price(pool.machine_type, pool.region)
@@ -28,108 +27,70 @@ def price_plan(plan: Plan, prices: Prices) -> dict[str, Any]:
                 "spot": pool.spot,
                 "min_nodes": pool.min_nodes,
                 "max_nodes": pool.max_nodes,
+                "disk_gb": pool.disk_gb,
+                "disk_type": pool.disk_type,
                 "node_hourly": hourly,
+                "month_1y_cud": price.month_1y_cud,
+                "month_3y_cud": price.month_3y_cud,
                 "price_table": table.path.name,
                 "hourly_min": hourly * pool.min_nodes,
                 "hourly_max": hourly * pool.max_nodes,
-                "monthly_min": hourly * pool.min_nodes * HOURS_PER_MONTH,
-                "monthly_max": hourly * pool.max_nodes * HOURS_PER_MONTH,
             }
         )
-    fee = CLUSTER_FEE_PER_HOUR * len(plan.clusters)
-    hourly_min = fee + sum(p["hourly_min"] for p in pools)
-    hourly_max = fee + sum(p["hourly_max"] for p in pools)
+    return pools
+
+
+def price_plan(plan: Plan, prices: Prices, usage: Infra) -> dict[str, Any]:
+    """Node pools (machines + boot disks) and every other priced resource, per month."""
+    pools = price_pools(plan, prices)
+    priced = infra.price_resources(plan, pools, usage, prices)
+    by_name = {r["resource"]: r for r in priced["resources"]}
+    for pool in pools:  # a pool's month includes its boot disks
+        pool["monthly_min"] = by_name[pool["name"]]["monthly_min"]
+        pool["monthly_max"] = by_name[pool["name"]]["monthly_max"]
+    fee = prices.services["gke_cluster_fee"] * len(plan.clusters)
     return {
         "pools": pools,
         "clusters": [c.name for c in plan.clusters],
         "cluster_fee_hourly": fee,
-        "hourly_min": hourly_min,
-        "hourly_max": hourly_max,
-        "monthly_min": hourly_min * HOURS_PER_MONTH,
-        "monthly_max": hourly_max * HOURS_PER_MONTH,
-    }
-
-
-def per_million_tokens(node_hourly: float, nodes: int, tokens_per_s: float) -> float | None:
-    """Dollars per million output tokens when `nodes` nodes deliver `tokens_per_s` together."""
-    if tokens_per_s <= 0:
-        return None
-    return node_hourly * nodes / (tokens_per_s * 3600) * 1e6
-
-
-def token_cost(priced: dict[str, Any], load: dict[str, Any], serving_nodes: int) -> dict:
-    """$ per 1M output tokens on each GPU pool at the measured goodput."""
-    goodput = float(load["goodput"]["output_tokens_per_s"])
-    measured_on = load.get("measured_on", "unknown hardware")
-    gpu_pools = [p for p in priced["pools"] if p["kind"] == "gpu"]
-    # The always-on share: system pool at its minimum and the cluster fee.
-    overhead = priced["cluster_fee_hourly"] + sum(
-        p["hourly_min"] for p in priced["pools"] if p["kind"] == "system"
-    )
-    rows = []
-    for pool in gpu_pools:
-        serving = per_million_tokens(pool["node_hourly"], serving_nodes, goodput)
-        all_in = per_million_tokens(pool["node_hourly"] * serving_nodes + overhead, 1, goodput)
-        rows.append(
-            {
-                "pool": pool["name"],
-                "machine_type": pool["machine_type"],
-                "spot": pool["spot"],
-                "node_hourly": pool["node_hourly"],
-                "serving_nodes": serving_nodes,
-                "usd_per_million_output_tokens": serving,
-                "usd_per_million_output_tokens_all_in": all_in,
-            }
-        )
-    on_cpu = "cpu" in measured_on.lower()
-    return {
-        "goodput_output_tokens_per_s": goodput,
-        "load_users": load.get("load", {}).get("users"),
-        "measured_on": measured_on,
-        "measured_on_cpu": on_cpu,
-        "overhead_hourly": overhead,
-        "pools": rows,
-        "note": (
-            "throughput was measured on a CPU, not on the target GPU: these figures price the "
-            "GPU as if it only matched the CPU (an upper bound). Run `make load` against the "
-            "GKE endpoint with HARDWARE=<gpu> for the real figure."
-            if on_cpu
-            else f"throughput measured on {measured_on}"
-        ),
+        **priced,
+        "hourly_min": priced["monthly_min"] / HOURS_PER_MONTH,
+        "hourly_max": priced["monthly_max"] / HOURS_PER_MONTH,
     }
 
 
 def diff(head: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-    """What changes against the base plan: pools added, removed or changed, and totals."""
-    fields = ("machine_type", "region", "spot", "min_nodes", "max_nodes", "node_hourly")
-    base_pools = {p["name"]: p for p in base["pools"]}
-    head_pools = {p["name"]: p for p in head["pools"]}
+    """Per resource: added, removed or changed (monthly min/max), and the totals."""
+    old_rows = {r["resource"]: r for r in base["resources"]}
+    new_rows = {r["resource"]: r for r in head["resources"]}
+    old_pools = {p["name"]: p for p in base["pools"]}
+    new_pools = {p["name"]: p for p in head["pools"]}
+    fields = ("machine_type", "region", "spot", "min_nodes", "max_nodes", "disk_gb", "node_hourly")
     changes = []
-    for name in sorted(base_pools.keys() | head_pools.keys()):
-        old, new = base_pools.get(name), head_pools.get(name)
-        if old is None or new is None:
-            pool = new or old
-            changes.append(
-                {
-                    "pool": name,
-                    "change": "added" if new else "removed",
-                    "monthly_max_delta": pool["monthly_max"] * (1 if new else -1),
-                    "fields": {},
-                }
-            )
+    for name in sorted(old_rows.keys() | new_rows.keys()):
+        old, new = old_rows.get(name), new_rows.get(name)
+        low = (new["monthly_min"] if new else 0.0) - (old["monthly_min"] if old else 0.0)
+        high = (new["monthly_max"] if new else 0.0) - (old["monthly_max"] if old else 0.0)
+        moved = {}
+        if name in old_pools and name in new_pools:
+            a, b = old_pools[name], new_pools[name]
+            moved = {f: {"base": a[f], "head": b[f]} for f in fields if a[f] != b[f]}
+        if old and new and not moved and abs(low) < 0.005 and abs(high) < 0.005:
             continue
-        moved = {f: {"base": old[f], "head": new[f]} for f in fields if old[f] != new[f]}
-        if moved:
-            changes.append(
-                {
-                    "pool": name,
-                    "change": "changed",
-                    "fields": moved,
-                    "monthly_max_delta": new["monthly_max"] - old["monthly_max"],
-                }
-            )
+        changes.append(
+            {
+                "resource": name,
+                "kind": (new or old)["kind"],
+                "change": "added" if old is None else "removed" if new is None else "changed",
+                "fields": moved,
+                "base_monthly_max": old["monthly_max"] if old else 0.0,
+                "head_monthly_max": new["monthly_max"] if new else 0.0,
+                "monthly_min_delta": low,
+                "monthly_max_delta": high,
+            }
+        )
     return {
-        "pools": changes,
+        "resources": changes,
         "monthly_min_delta": head["monthly_min"] - base["monthly_min"],
         "monthly_max_delta": head["monthly_max"] - base["monthly_max"],
         "base_monthly_min": base["monthly_min"],

@@ -26,6 +26,8 @@ _REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 _ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]$")
 # GKE's default for a regional cluster without explicit node locations: three zones.
 DEFAULT_REGIONAL_ZONES = 3
+# GKE's default boot disk when a node pool sets none: 100 GB pd-balanced.
+DEFAULT_DISK_GB, DEFAULT_DISK_TYPE = 100, "pd-balanced"
 
 
 class PlanError(ValueError):
@@ -50,6 +52,8 @@ class NodePool:
     max_nodes: int
     gpu_type: str | None
     gpus_per_node: int
+    disk_gb: int
+    disk_type: str
 
     @property
     def kind(self) -> str:
@@ -63,6 +67,9 @@ class Plan:
     format: str
     clusters: list[Cluster]
     pools: list[NodePool]
+    # Every resource as {type, name, parent, inputs}: the services besides node pools
+    # (cost/infra.py) are priced from these.
+    resources: list[dict[str, Any]]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -157,6 +164,8 @@ def _pool(resource: dict[str, Any], clusters: list[Cluster]) -> NodePool:
         max_nodes=high,
         gpu_type=gpu.get("type"),
         gpus_per_node=int(gpu.get("count") or 0),
+        disk_gb=int(_known(config.get("diskSizeGb"), f"{where} diskSizeGb") or DEFAULT_DISK_GB),
+        disk_type=_known(config.get("diskType"), f"{where} diskType") or DEFAULT_DISK_TYPE,
     )
 
 
@@ -198,5 +207,10 @@ def load_plan(path: Path) -> Plan:
     if not clusters and not pools:
         raise PlanError(f"plan {path} declares no GKE cluster or node pool: nothing to price")
     return Plan(
-        path=str(path), sha256=sha256_file(path), format=shape, clusters=clusters, pools=pools
+        path=str(path),
+        sha256=sha256_file(path),
+        format=shape,
+        clusters=clusters,
+        pools=pools,
+        resources=resources,
     )

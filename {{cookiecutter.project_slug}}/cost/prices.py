@@ -1,17 +1,22 @@
-"""Machine prices for the cost report: the GPU table in catalog/ plus the system-pool table here.
+"""Prices for the cost report, each from a dated table stamped in every report.
 
-Both tables have the same columns and are read by `policies.pricing` (one reader for the budget
-policy and for this report). The GPU table covers the accelerator machine shapes; the small
-table beside this file covers the general-purpose shapes GKE system pools use. Every report
-stamps the dates of the tables it used. Unknown machine types or regions are refused.
+- Machines: the GPU table in catalog/ plus the system-pool table here, both read by
+  `policies.pricing` (one reader for the budget policy and for this report).
+- Services (cluster fee, disks, NAT, load balancer, Prometheus, logging, storage, Artifact
+  Registry): `gcp_service_prices_<date>.csv` here.
+- Hosted LLM APIs, per million tokens: `catalog/hosted_api_prices_<date>.csv`.
+Unknown machine types, regions, services or API models are refused, never priced as zero.
 """
 
 from __future__ import annotations
 
+import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from policies.pricing import (
+    CATALOG_DIR,
     HOURS_PER_MONTH,
     MachinePrice,
     PriceTable,
@@ -20,21 +25,123 @@ from policies.pricing import (
     load_prices,
 )
 
-CPU_TABLE = sorted(Path(__file__).parent.glob("gcp_cpu_prices_*.csv"))[-1]
-# GKE Standard cluster management fee, per cluster and hour (the free tier's monthly credit
-# covers one zonal cluster per billing account; it is not subtracted here).
-CLUSTER_FEE_PER_HOUR = 0.10
+HERE = Path(__file__).resolve().parent
+CPU_TABLE = sorted(HERE.glob("gcp_cpu_prices_*.csv"))[-1]
 
-__all__ = ["CLUSTER_FEE_PER_HOUR", "HOURS_PER_MONTH", "Prices", "UnknownPriceError"]
+__all__ = ["HOURS_PER_MONTH", "ApiPrice", "Prices", "TokenPrices", "UnknownPriceError"]
+
+
+def newest(directory: Path, prefix: str) -> Path:
+    files = sorted(directory.glob(f"{prefix}_*.csv"))
+    if not files:
+        raise FileNotFoundError(f"no {prefix}_<date>.csv price table in {directory}")
+    return files[-1]
+
+
+def _date(path: Path) -> str:
+    match = re.search(r"(\d{4}-\d{2}-\d{2})", path.name)
+    if not match:
+        raise ValueError(f"price table {path} has no YYYY-MM-DD date in its file name")
+    return match.group(1)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    """CSV rows below the table's `#` header comment (which cites its sources)."""
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(line for line in handle if not line.startswith("#")))
+
+
+@dataclass(frozen=True)
+class ServiceTable:
+    path: Path
+    date: str
+    usd: dict[str, float]  # item -> price per unit
+    units: dict[str, str]
+    sources: dict[str, str]
+
+    @classmethod
+    def load(cls, path: Path) -> ServiceTable:
+        usd, units, sources = {}, {}, {}
+        for line, row in enumerate(_rows(path), start=2):
+            try:
+                usd[row["item"]] = float(row["usd"])
+                units[row["item"]], sources[row["item"]] = row["unit"], row["source"]
+            except (KeyError, TypeError, ValueError) as error:
+                raise ValueError(f"{path}: malformed price row {line} {row!r}: {error}") from error
+        return cls(path=path, date=_date(path), usd=usd, units=units, sources=sources)
+
+    def __getitem__(self, item: str) -> float:
+        if item not in self.usd:
+            raise UnknownPriceError(
+                f"no price for {item!r} in {self.path.name} (items: {', '.join(sorted(self.usd))})"
+            )
+        return self.usd[item]
+
+
+@dataclass(frozen=True)
+class ApiPrice:
+    provider: str
+    model: str
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    source: str
+
+
+@dataclass(frozen=True)
+class TokenPrices:
+    """A hosted API's per-token list prices."""
+
+    path: Path
+    date: str
+    rows: dict[str, ApiPrice]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> TokenPrices:
+        path = path or newest(CATALOG_DIR, "hosted_api_prices")
+        rows = {}
+        for line, row in enumerate(_rows(path), start=2):
+            try:
+                price = ApiPrice(
+                    provider=row["provider"],
+                    model=row["model"],
+                    input_usd_per_mtok=float(row["input_usd_per_mtok"]),
+                    output_usd_per_mtok=float(row["output_usd_per_mtok"]),
+                    source=row["source"],
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                raise ValueError(f"{path}: malformed price row {line} {row!r}: {error}") from error
+            rows[price.model] = price
+        return cls(path=path, date=_date(path), rows=rows)
+
+    def get(self, model: str) -> ApiPrice:
+        if model not in self.rows:
+            raise UnknownPriceError(
+                f"hosted API model {model!r} is not in {self.path.name}; "
+                f"priced models: {', '.join(sorted(self.rows))}. Fix `hosted_api` in "
+                "cost/usage.yaml or add a row to the table."
+            )
+        return self.rows[model]
 
 
 @dataclass(frozen=True)
 class Prices:
     tables: tuple[PriceTable, ...]
+    services: ServiceTable
+    tokens: TokenPrices
 
     @classmethod
-    def load(cls, gpu_table: Path | None = None, cpu_table: Path = CPU_TABLE) -> Prices:
-        return cls((load_prices(gpu_table or default_price_file()), load_prices(cpu_table)))
+    def load(
+        cls,
+        gpu_table: Path | None = None,
+        cpu_table: Path = CPU_TABLE,
+        service_table: Path | None = None,
+        token_table: Path | None = None,
+    ) -> Prices:
+        return cls(
+            (load_prices(gpu_table or default_price_file()), load_prices(cpu_table)),
+            ServiceTable.load(service_table or newest(HERE, "gcp_service_prices")),
+            TokenPrices.load(token_table),
+        )
 
     def price(self, machine: str, region: str) -> tuple[MachinePrice, PriceTable]:
         for table in self.tables:
@@ -55,4 +162,8 @@ class Prices:
         )
 
     def stamp(self) -> list[dict[str, str]]:
-        return [{"file": t.path.name, "date": t.date} for t in self.tables]
+        return [
+            *({"file": t.path.name, "date": t.date} for t in self.tables),
+            {"file": self.services.path.name, "date": self.services.date},
+            {"file": self.tokens.path.name, "date": self.tokens.date},
+        ]

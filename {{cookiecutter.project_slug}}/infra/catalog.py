@@ -30,6 +30,17 @@ class MachineShape(BaseModel):
     local_ssd_gib: int = Field(default=0, ge=0)
 
 
+class GpuHardware(BaseModel):
+    """What one GPU is, from NVIDIA's datasheet: read by cost/'s roofline estimate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    memory_gb: float = Field(gt=0)
+    memory_bandwidth_gb_s: float = Field(gt=0)
+    bf16_dense_tflops: float = Field(gt=0)  # without sparsity
+    source: str
+
+
 class GpuEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -38,6 +49,7 @@ class GpuEntry(BaseModel):
     machine_types: dict[int, str]
     shapes: dict[str, MachineShape]
     billing_sku: str  # the GPU's SKU description in the Cloud Billing Catalog
+    hardware: GpuHardware | None = None  # optional: without it cost/ shows no roofline
     monthly_budget_usd_per_gpu: float = Field(gt=0)
     spot_only_machine_types: list[str]
     zones: dict[str, list[str]]

@@ -13,6 +13,7 @@ from common.project import ROOT
 from cost import estimate
 from cost.plan import UNKNOWN, PlanError, load_plan
 from cost.prices import Prices, UnknownPriceError
+from cost.usage import load_usage
 
 # Known rows of the price tables (checked by hand against the CSV files).
 G2_8_US_CENTRAL1_SPOT = 0.479872  # catalog/gcp_gpu_prices_2026-07-30.csv
@@ -87,6 +88,25 @@ def prices() -> Prices:
     return Prices.load()
 
 
+# No variable usage: only what the plan itself costs.
+NO_USAGE = load_usage().infra.model_copy(
+    update={
+        "nat_processed_gib": 0,
+        "load_balancer_processed_gib": 0,
+        "prometheus_active_series": 0,
+        "logging_gib": 0,
+        "artifact_registry_gib": 0,
+        "bucket_gib": {},
+    }
+)
+DISK_GIB_MONTH = 0.10  # pd-balanced, cost/gcp_service_prices_2026-10-16.csv
+DEFAULT_DISK = 100 * DISK_GIB_MONTH  # GKE's default boot disk per node and month
+
+
+def price(tmp_path: Path, prices: Prices, document: dict, name: str = "p.json") -> dict:
+    return estimate.price_plan(load_plan(write(tmp_path, name, document)), prices, NO_USAGE)
+
+
 def test_known_rows_of_the_price_tables(prices: Prices) -> None:
     gpu, table = prices.price("g2-standard-8", "us-central1")
     assert gpu.hourly(spot=True) == G2_8_US_CENTRAL1_SPOT
@@ -98,17 +118,20 @@ def test_known_rows_of_the_price_tables(prices: Prices) -> None:
 
 
 def test_plan_priced_at_min_and_max_nodes(tmp_path: Path, prices: Prices) -> None:
-    priced = estimate.price_plan(load_plan(write(tmp_path, "dev.json", dev_plan())), prices)
+    priced = price(tmp_path, prices, dev_plan())
     system, serving = priced["pools"]
     assert (system["min_nodes"], system["max_nodes"]) == (1, 2)
     assert (serving["min_nodes"], serving["max_nodes"]) == (0, 2)
     assert serving["node_hourly"] == G2_8_US_CENTRAL1_SPOT and serving["kind"] == "gpu"
     assert priced["cluster_fee_hourly"] == 0.10
-    assert priced["hourly_min"] == pytest.approx(0.10 + E2_4_US_CENTRAL1_ONDEMAND)
-    assert priced["hourly_max"] == pytest.approx(
-        0.10 + 2 * E2_4_US_CENTRAL1_ONDEMAND + 2 * G2_8_US_CENTRAL1_SPOT
+    # Machines, their boot disks (GKE's default 100 GB) and the cluster fee.
+    assert priced["monthly_min"] == pytest.approx(
+        (0.10 + E2_4_US_CENTRAL1_ONDEMAND) * 730 + DEFAULT_DISK
     )
-    assert priced["monthly_max"] == pytest.approx(priced["hourly_max"] * 730)
+    assert priced["monthly_max"] == pytest.approx(
+        (0.10 + 2 * E2_4_US_CENTRAL1_ONDEMAND + 2 * G2_8_US_CENTRAL1_SPOT) * 730 + 4 * DEFAULT_DISK
+    )
+    assert priced["hourly_max"] == pytest.approx(priced["monthly_max"] / 730)
 
 
 def test_per_zone_counts_multiply_by_zones(tmp_path: Path) -> None:
@@ -128,30 +151,6 @@ def test_per_zone_counts_multiply_by_zones(tmp_path: Path) -> None:
     fixed = {"resources": [cluster(), pool("f", "e2-standard-4", zones=[], nodeCount=2)]}
     (f,) = load_plan(write(tmp_path, "f.json", fixed)).pools
     assert (f.min_nodes, f.max_nodes) == (6, 6)  # regional pool: GKE's three default zones
-
-
-def test_dollars_per_million_tokens_formula() -> None:
-    # node price x nodes / (goodput tokens/s x 3600) x 1e6
-    assert estimate.per_million_tokens(0.479872, 1, 1000.0) == pytest.approx(0.13329778)
-    assert estimate.per_million_tokens(0.853624271, 2, 500.0) == pytest.approx(0.94847141)
-    assert estimate.per_million_tokens(1.0, 1, 0.0) is None
-
-
-def test_token_cost_states_the_hardware(tmp_path: Path, prices: Prices) -> None:
-    priced = estimate.price_plan(load_plan(write(tmp_path, "dev.json", dev_plan())), prices)
-    load = {
-        "goodput": {"output_tokens_per_s": 1000.0},
-        "load": {"users": 4},
-        "measured_on": "this machine's CPU (x86_64, 2 cores; vLLM CPU build)",
-    }
-    tokens = estimate.token_cost(priced, load, serving_nodes=1)
-    (row,) = tokens["pools"]
-    assert row["usd_per_million_output_tokens"] == pytest.approx(0.13329778)
-    overhead = 0.10 + E2_4_US_CENTRAL1_ONDEMAND
-    assert row["usd_per_million_output_tokens_all_in"] == pytest.approx(
-        (G2_8_US_CENTRAL1_SPOT + overhead) / 3.6
-    )
-    assert tokens["measured_on_cpu"] and "CPU" in tokens["note"]
 
 
 def test_pulumi_preview_json_is_read(tmp_path: Path) -> None:
@@ -183,13 +182,34 @@ def test_pulumi_preview_json_is_read(tmp_path: Path) -> None:
 def test_diff_against_a_base_plan(tmp_path: Path, prices: Prices) -> None:
     head_doc = dev_plan()
     head_doc["resources"][2]["inputs"]["autoscaling"]["totalMaxNodeCount"] = 4
-    head = estimate.price_plan(load_plan(write(tmp_path, "head.json", head_doc)), prices)
-    base = estimate.price_plan(load_plan(write(tmp_path, "base.json", dev_plan())), prices)
+    head_doc["resources"][2]["inputs"]["nodeConfig"]["diskSizeGb"] = 200
+    head = price(tmp_path, prices, head_doc, "head.json")
+    base = price(tmp_path, prices, dev_plan(), "base.json")
     change = estimate.diff(head, base)
-    (pool_change,) = change["pools"]
-    assert pool_change["fields"] == {"max_nodes": {"base": 2, "head": 4}}
-    assert change["monthly_max_delta"] == pytest.approx(2 * G2_8_US_CENTRAL1_SPOT * 730)
+    (pool_change,) = change["resources"]
+    assert pool_change["resource"] == "svc-serving" and pool_change["change"] == "changed"
+    assert pool_change["fields"] == {
+        "max_nodes": {"base": 2, "head": 4},
+        "disk_gb": {"base": 100, "head": 200},
+    }
+    # Two more spot nodes, and four nodes' disks 100 GB larger (plus two new disks of 200 GB).
+    delta = 2 * G2_8_US_CENTRAL1_SPOT * 730 + (4 * 200 - 2 * 100) * DISK_GIB_MONTH
+    assert change["monthly_max_delta"] == pytest.approx(delta)
+    assert pool_change["monthly_max_delta"] == pytest.approx(delta)
     assert change["monthly_min_delta"] == 0
+
+
+def test_diff_names_added_and_removed_resources(tmp_path: Path, prices: Prices) -> None:
+    head_doc = dev_plan()
+    head_doc["resources"].append(
+        {"type": "gcp:storage/bucket:Bucket", "name": "svc-data", "inputs": {"labels": {}}}
+    )
+    del head_doc["resources"][1]  # the system pool
+    change = estimate.diff(
+        price(tmp_path, prices, head_doc, "h.json"), price(tmp_path, prices, dev_plan())
+    )
+    kinds = {r["resource"]: r["change"] for r in change["resources"]}
+    assert kinds == {"svc-data": "added", "svc-system": "removed"}
 
 
 def test_unknown_machine_type_and_region_are_refused(tmp_path: Path, prices: Prices) -> None:
@@ -245,11 +265,14 @@ def test_cli_writes_summary_and_report(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stamp"]["price_tables"][0]["date"] == "2026-07-30"
+    utilisation = load_usage().utilisation
+    # HARDWARE named the pool's GPU: the measured figure is shown.
     assert summary["tokens"]["pools"][0]["usd_per_million_output_tokens"] == pytest.approx(
-        G2_8_US_CENTRAL1_SPOT / (250 * 3600) * 1e6
+        G2_8_US_CENTRAL1_SPOT / (250 * 3600 * utilisation) * 1e6
     )
     report = (out / "report.md").read_text()
-    assert "2026-07-30" in report and "per month" in report and "no node pool changed" in report
+    assert "2026-07-30" in report and "per month" in report
+    assert "no priced resource changed" in report and "hosted_api_prices_" in report
 
 
 def test_cli_refuses_a_plan_that_is_not_json(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from cost import estimate
 from cost import refresh_prices as rp
 from cost.plan import load_plan
 from cost.prices import Prices
+from cost.usage import load_usage
 from infra.catalog import CATALOG_FILE, load_catalog
 
 
@@ -113,7 +114,7 @@ def test_recipe_gpu_types_are_refreshed_and_priced(recipe_root: Path, tmp_path: 
     }
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))
-    priced = estimate.price_plan(load_plan(path), prices)
+    priced = estimate.price_plan(load_plan(path), prices, load_usage().infra)
     hourly = {p["machine_type"]: p["node_hourly"] for p in priced["pools"]}
     for machine in NEW_GPUS.values():
         assert hourly[machine] == prices.price(machine, NEW_GPU_REGION)[0].hourly(spot=True)
