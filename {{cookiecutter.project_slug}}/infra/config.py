@@ -27,7 +27,7 @@ from infra.catalog import load_catalog
 INFRA_DIR = Path(__file__).resolve().parent
 PROJECT_FILE = INFRA_DIR / "Pulumi.yaml"
 ENVIRONMENTS = ("dev", "staging", "prod")
-IDENTITIES = ("nodes", "serving", "pipelines", "ci")
+IDENTITIES = ("nodes", "serving", "pipelines", "ci", "monitor")
 
 PROJECT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DNS_LABEL_RE = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
@@ -69,6 +69,11 @@ LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 # Non-RFC 1918 ranges GKE supports for nodes, Pods and Services: shared address space and
 # class E (GKE "IP address management": non-RFC 1918 ranges).
 SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
+# Days the request logs (prompts and answers: personal data) stay in BigQuery when the stack
+# does not say; policies/config/<stack>.json caps them (policy request-log-retention).
+DEFAULT_LOG_RETENTION_DAYS = {"dev": 7, "staging": 14, "prod": 30}
+# Ten years: anything longer is a typo (days given in hours, ms...), not a retention window.
+MAX_LOG_RETENTION_DAYS = 3650
 
 
 class ConfigError(ValueError):
@@ -485,6 +490,28 @@ class ServingSettings(_Strict):
         return self
 
 
+class MonitoringSettings(_Strict):
+    """The request-log export the monitor reads (infra/monitoring_logs.py)."""
+
+    # None: DEFAULT_LOG_RETENTION_DAYS for the stack's environment.
+    log_retention_days: int | None = None
+
+    @field_validator("log_retention_days", mode="before")
+    @classmethod
+    def _retention(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if not whole or not 1 <= value <= MAX_LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"monitoring.log_retention_days={value!r}: a whole number of days, 1 to"
+                f" {MAX_LOG_RETENTION_DAYS}; request logs hold prompts (personal data) and must"
+                " expire. Remove the key for the environment's default"
+                f" ({DEFAULT_LOG_RETENTION_DAYS})"
+            )
+        return value
+
+
 class StackConfig(_Strict):
     project: str  # the Pulumi project name (= the project slug)
     stack: str
@@ -501,6 +528,7 @@ class StackConfig(_Strict):
     github: GithubSettings
     serving: ServingSettings = Field(default_factory=ServingSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @model_validator(mode="after")
     def _against_catalog(self) -> StackConfig:
@@ -520,6 +548,12 @@ class StackConfig(_Strict):
     def prefix(self) -> str:
         """Prefix of every resource name: `<project>-<environment>`."""
         return f"{self.project}-{self.environment}"
+
+    @property
+    def log_retention_days(self) -> int:
+        """Days request logs are kept: `monitoring.log_retention_days` or the default."""
+        days = self.monitoring.log_retention_days
+        return days if days is not None else DEFAULT_LOG_RETENTION_DAYS[self.environment]
 
     def cost_labels(self) -> dict[str, str]:
         return {

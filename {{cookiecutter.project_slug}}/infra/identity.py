@@ -2,8 +2,11 @@
 
 - nodes: what a GKE node needs (logs, metrics, image pulls are granted on the registry);
 - serving: no project role; reads the model bucket and the hub-token secret (granted there);
-- pipelines: runs Vertex AI pipeline jobs (roles granted in infra/vertex.py);
-- ci: what `pulumi up` of this program needs, impersonated from GitHub Actions only.
+- pipelines: runs Vertex AI pipeline jobs (roles granted in infra/vertex.py), impersonated
+  from GitHub Actions by train.yml, which submits them;
+- ci: what `pulumi up` of this program needs, impersonated from GitHub Actions only;
+- monitor: runs BigQuery queries and reads the request-log dataset only (granted there, in
+  infra/monitoring_logs.py), impersonated from GitHub Actions (monitor.yml).
 """
 
 from __future__ import annotations
@@ -19,9 +22,14 @@ ROLES = {
     "nodes": ["roles/container.defaultNodeServiceAccount"],
     "serving": [],
     "pipelines": ["roles/logging.logWriter"],
+    # Query jobs run in the project; the data it may read is granted on one dataset.
+    "monitor": ["roles/bigquery.jobUser"],
     # Admin of exactly the services this program manages; never roles/owner or roles/editor.
     "ci": [
         "roles/artifactregistry.admin",
+        # The request-log dataset and its IAM (infra/monitoring_logs.py), and the log sink.
+        "roles/bigquery.dataOwner",
+        "roles/logging.configWriter",
         "roles/compute.networkAdmin",
         "roles/compute.securityAdmin",
         "roles/container.admin",
@@ -40,7 +48,11 @@ DESCRIPTIONS = {
     "serving": "vLLM serving workload (Workload Identity)",
     "pipelines": "Vertex AI training pipelines",
     "ci": "GitHub Actions deployer (Workload Identity Federation)",
+    "monitor": "GitHub Actions drift monitor, reads request logs (Workload Identity Federation)",
 }
+# Identities GitHub Actions may impersonate, each only from github.repository: ci (main.yml,
+# release.yml), pipelines (train.yml submits as it), monitor (monitor.yml).
+GITHUB_IDENTITIES = ("ci", "pipelines", "monitor")
 
 
 def member(account: gcp.serviceaccount.Account) -> pulumi.Output[str]:
@@ -119,13 +131,14 @@ class Identity(pulumi.ComponentResource):
                 f"/attribute.repository/{cfg.github.repository}"
             )
         )
-        gcp.serviceaccount.IAMMember(
-            f"{prefix}-ci-wif-user",
-            service_account_id=self.accounts["ci"].name,
-            role="roles/iam.workloadIdentityUser",
-            member=self.ci_principal,
-            opts=child,
-        )
+        for name in GITHUB_IDENTITIES:
+            gcp.serviceaccount.IAMMember(
+                f"{prefix}-{name}-wif-user",
+                service_account_id=self.accounts[name].name,
+                role="roles/iam.workloadIdentityUser",
+                member=self.ci_principal,
+                opts=child,
+            )
         # CI creates node pools that run as the nodes identity (actAs on that account only).
         gcp.serviceaccount.IAMMember(
             f"{prefix}-ci-act-as-nodes",

@@ -154,6 +154,10 @@ def _brief(row: dict[str, Any]) -> str:
     for key in ("role", "member", "service", "location", "ipCidrRange", "attributeCondition"):
         if inputs.get(key):
             parts.append(f"{key}={inputs[key]}")
+    if inputs.get("defaultPartitionExpirationMs"):  # request logs: how long they are kept
+        parts.append(f"kept {inputs['defaultPartitionExpirationMs'] / 86_400_000:g} days")
+    if inputs.get("destination"):  # a log sink
+        parts.append(f"to {inputs['destination']}")
     if inputs.get("name") and inputs["name"] != row["name"]:
         parts.insert(0, f"`{inputs['name']}`")
     return ", ".join(str(p) for p in parts).replace("|", "\\|")

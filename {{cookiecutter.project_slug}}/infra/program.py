@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from infra.cluster import Cluster, ClusterArgs
 from infra.config import StackConfig
 from infra.identity import Identity
+from infra.monitoring_logs import RequestLogs, RequestLogsArgs
 from infra.network import Network
 from infra.nodepools import GpuNodePool, GpuNodePoolArgs
 from infra.secrets import Secrets, SecretsArgs
@@ -39,6 +40,7 @@ class Platform:
     vertex: Vertex | None
     k8s_provider: k8s.Provider
     serving: ServingOnGke
+    request_logs: RequestLogs
 
 
 def build(cfg: StackConfig) -> Platform:
@@ -130,6 +132,12 @@ def build(cfg: StackConfig) -> Platform:
             after_apis, pulumi.ResourceOptions(depends_on=[*gpu_pools, storage, secrets])
         ),
     )
+    # vLLM's request/response lines from Cloud Logging to BigQuery, for the monitor.
+    request_logs = RequestLogs(
+        cfg,
+        RequestLogsArgs(cluster_name=cluster.cluster.name, readers=[identity.member("monitor")]),
+        opts=after_apis,
+    )
     return Platform(
         cfg=cfg,
         services=services,
@@ -142,6 +150,7 @@ def build(cfg: StackConfig) -> Platform:
         vertex=vertex,
         k8s_provider=k8s_provider,
         serving=serving,
+        request_logs=request_logs,
     )
 
 
@@ -159,4 +168,10 @@ def export(platform: Platform) -> None:
         pulumi.export("pipeline_root", platform.vertex.pipeline_root_uri)
     for track, url in platform.serving.endpoints.items():
         pulumi.export(f"serving_{track}_endpoint", url)
+    # What `make monitor STACK=...` reads (infra/README.md "Request logs").
+    logs = platform.request_logs
+    pulumi.export("request_logs_dataset", logs.dataset.dataset_id)
+    pulumi.export("request_logs_table", logs.table)
+    pulumi.export("request_logs_retention_days", logs.retention_days)
+    pulumi.export("request_logs_sink_writer", logs.sink.writer_identity)
     pulumi.export("kubeconfig", platform.cluster.kubeconfig)

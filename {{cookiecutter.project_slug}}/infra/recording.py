@@ -82,6 +82,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "url": f"gs://{name}",
                 "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
             }
+        if typ == "gcp:logging/projectSink:ProjectSink":
+            # unique_writer_identity: the project's Cloud Logging service agent.
+            agent = f"service-{MOCK_PROJECT_NUMBER}@gcp-sa-logging.iam.gserviceaccount.com"
+            return {"writerIdentity": f"serviceAccount:{agent}"}
         if typ == "gcp:compute/network:Network" or typ == "gcp:compute/subnetwork:Subnetwork":
             return {"selfLink": f"https://www.googleapis.com/compute/v1/projects/{project}/{name}"}
         return {}

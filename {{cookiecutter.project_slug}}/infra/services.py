@@ -9,6 +9,7 @@ from infra.config import StackConfig
 
 BASE_APIS = (
     "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",  # the request-log export (infra/monitoring_logs.py)
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",

@@ -14,6 +14,11 @@ Choices (details in serving/README.md):
   Secret Manager add-on (a SecretProviderClass mounted as an in-memory file, HF_TOKEN_PATH): no copy
   in etcd or in Pulumi state, rotation needs no `pulumi up`, and only the serving identity can read
   it (Google's recommended form over syncing into a Kubernetes Secret).
+- Each request and answer is logged by vLLM itself as one redacted JSON line on stdout
+  (serving/request_log.py): the logging config and its one-file formatter ship in a ConfigMap
+  mounted read-only, named by VLLM_LOGGING_CONFIG_PATH and found via PYTHONPATH, exactly as the
+  local server loads them. Cloud Logging parses JSON lines into jsonPayload (with `severity`),
+  and the log sink routes them to BigQuery for `make monitor`.
 - The HPA scales on `vllm:num_requests_waiting` per pod, read from Managed Prometheus
   (PodMonitoring) through the custom-metrics Stackdriver adapter.
 - pulumi-kubernetes waits for a Service to have endpoints and a Deployment to roll out (10 min by
@@ -28,13 +33,16 @@ Choices (details in serving/README.md):
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
 
+from serving import request_log
 from serving.spec import ServingSpec, load_spec
 
 TRACKS = ("stable", "canary")
@@ -55,6 +63,10 @@ NODE_SCALE_UP_S = 900
 # The upstream image (vllm-project/vllm docker/Dockerfile) has no USER and no passwd entry for
 # RUN_AS; getpass.getuser() (torch/triton cache paths) reads these before the passwd database.
 POSIX_USER = "vllm"
+# The request log (serving/request_log.py): vLLM loads its logging config and formatter from a
+# ConfigMap mounted here, as the local server loads them from build/serving/ and serving/.
+REQUEST_LOG_CONFIG_MAP = "vllm-request-log"
+REQUEST_LOG_DIR = "/etc/llmops/request-log"
 
 
 @dataclass
@@ -183,6 +195,8 @@ def _deployment(
             {"name": "VLLM_CACHE_ROOT", "value": "/tmp/vllm"},
             {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
             {"name": "DO_NOT_TRACK", "value": "1"},
+            {"name": "VLLM_LOGGING_CONFIG_PATH", "value": f"{REQUEST_LOG_DIR}/logging.json"},
+            {"name": "PYTHONPATH", "value": REQUEST_LOG_DIR},
         ],
         "resources": {
             "requests": {
@@ -202,6 +216,7 @@ def _deployment(
             {"name": "model", "mountPath": MODEL_MOUNT, "readOnly": True},
             {"name": "dshm", "mountPath": "/dev/shm"},
             {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "request-log", "mountPath": REQUEST_LOG_DIR, "readOnly": True},
         ],
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -255,6 +270,7 @@ def _deployment(
             {"name": "tmp", "emptyDir": {"sizeLimit": gke.resources.ephemeral_storage}},
             # GCS FUSE file cache (on the node's boot disk / local SSD).
             {"name": "gke-gcsfuse-cache", "emptyDir": {}},
+            {"name": "request-log", "configMap": {"name": REQUEST_LOG_CONFIG_MAP}},
         ],
     }
     if args.mount_hub_token:
@@ -294,6 +310,10 @@ def _deployment(
                     "gke-gcsfuse/memory-limit": "0",
                     "gke-gcsfuse/ephemeral-storage-limit": "0",
                     "llmops/model": model_prefix,
+                    # A changed logging config rolls the pods (a ConfigMap edit alone does not).
+                    "llmops/request-log": hashlib.sha256(
+                        json.dumps(request_log_files(spec), sort_keys=True).encode()
+                    ).hexdigest()[:16],
                 },
             },
             "spec": pod,
@@ -310,6 +330,14 @@ def _deployment(
         annotations=_await_annotations(args, track),
         spec=spec_dict,
     )
+
+
+def request_log_files(spec: ServingSpec) -> dict[str, str]:
+    """The ConfigMap's files: vLLM's logging config and the one-file formatter it names."""
+    return {
+        "logging.json": json.dumps(spec.logging_config(), indent=2, sort_keys=True),
+        f"{request_log.MODULE}.py": Path(request_log.__file__).read_text(encoding="utf-8"),
+    }
 
 
 def _await_annotations(args: ServingOnGkeArgs, track: str) -> dict[str, str] | None:
@@ -375,6 +403,9 @@ def render_objects(
     ]
     if args.mount_hub_token:
         objects.append(_secret_provider_class(args, labels, hub_token_resource_name))
+    objects.append(
+        _obj("v1", "ConfigMap", REQUEST_LOG_CONFIG_MAP, args, labels, data=request_log_files(spec))
+    )
     for track in TRACKS:
         name = track_name(track)
         track_labels = {**labels, "llmops/track": track}
@@ -649,6 +680,7 @@ def _resource(obj: dict[str, Any], name: str, opts: pulumi.ResourceOptions) -> p
     typed = {
         "Namespace": k8s.core.v1.Namespace,
         "ServiceAccount": k8s.core.v1.ServiceAccount,
+        "ConfigMap": k8s.core.v1.ConfigMap,
         "Service": k8s.core.v1.Service,
         "Deployment": k8s.apps.v1.Deployment,
         "HorizontalPodAutoscaler": k8s.autoscaling.v2.HorizontalPodAutoscaler,

@@ -70,12 +70,25 @@ class TrainingGates(_Strict):
     min_eval_accuracy: float = Field(ge=0, le=1)
 
 
+class MonitoringGates(_Strict):
+    """`make monitor`: when logged traffic has drifted from the reference (monitor/drift.py)."""
+
+    min_requests: int = Field(ge=1)
+    input_length_wasserstein: float = Field(gt=0)
+    oov_rate_delta: float = Field(gt=0, lt=1)
+    text_domain_auc: float = Field(gt=0.5, le=1)
+    label_psi: float = Field(gt=0)
+    refusal_rate_delta: float = Field(gt=0, lt=1)
+    format_invalid_delta: float = Field(gt=0, lt=1)
+
+
 class Gates(_Strict):
     version: int = Field(ge=1, le=1)
     eval: EvalGates
     load: LoadGates
     canary: CanaryGates
     training: TrainingGates
+    monitoring: MonitoringGates
 
 
 class GatesError(ValueError):

@@ -42,6 +42,8 @@ PROJECT_IAM = ("gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMB
 SA_KEY = "gcp:serviceaccount/key:Key"
 WIF_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
+DATASET = "gcp:bigquery/dataset:Dataset"
+DAY_MS = 24 * 60 * 60 * 1000
 WORKLOADS = (
     "kubernetes:apps/v1:Deployment",
     "kubernetes:apps/v1:StatefulSet",
@@ -185,6 +187,7 @@ LABEL_PATHS = {
     CLUSTER: "resourceLabels",
     BUCKET: "labels",
     REPOSITORY: "labels",
+    DATASET: "labels",
 }
 
 
@@ -287,6 +290,60 @@ def storage_model_versioning(props: Props, params: Params) -> list[str]:
     if purpose in params["versionedPurposes"] and get(props, "versioning.enabled") is not True:
         return [f"bucket with purpose {purpose!r} must have versioning enabled"]
     return []
+
+
+# --- Request logs (personal data) --------------------------------------------------------------
+
+
+def _days(ms: Any) -> float:
+    return float(ms) / DAY_MS
+
+
+def _dataset_retention(props: Props, most: float) -> list[str]:
+    # Partitioned tables (the log sink's) expire by partition, others as whole tables; a
+    # partitioned table ignores the table default, so both must be set (BigQuery Dataset docs).
+    problems = []
+    for key in ("defaultPartitionExpirationMs", "defaultTableExpirationMs"):
+        value = props.get(key)
+        if value is None:
+            problems.append(f"request-log dataset has no {key}: its logs are never deleted")
+        elif _days(value) > most:
+            problems.append(
+                f"request-log dataset keeps logs {_days(value):g} days ({key}); at most"
+                f" {most:g} days"
+            )
+    return problems
+
+
+def _bucket_retention(props: Props, most: float) -> list[str]:
+    ages = [
+        get(rule, "condition.age")
+        for rule in items(props, "lifecycleRules")
+        if get(rule, "action.type") == "Delete"
+        and get(rule, "condition.age") is not None
+        and not items(rule, "condition.matchesPrefix")
+        and not items(rule, "condition.matchesSuffix")
+    ]
+    if not ages:
+        return ["request-log bucket has no lifecycle rule that deletes every object by age"]
+    problems = []
+    if min(ages) > most:
+        problems.append(
+            f"request-log bucket deletes objects after {min(ages)} days; at most {most:g}"
+        )
+    if get(props, "versioning.enabled") is True:
+        problems.append("request-log bucket keeps versions: deleted logs would live on as copies")
+    return problems
+
+
+def request_log_retention(resource_type: str, props: Props, params: Params) -> list[str]:
+    """Stores labelled with a request-log purpose expire what they hold within the maximum."""
+    if get(props, "labels.purpose") not in params["requestLogPurposes"]:
+        return []
+    most = float(params["maxRetentionDays"])
+    if resource_type == DATASET:
+        return _dataset_retention(props, most)
+    return _bucket_retention(props, most)
 
 
 # --- IAM ---------------------------------------------------------------------------------------
@@ -590,6 +647,14 @@ POLICIES: tuple[Policy, ...] = (
         {"versionedPurposes": ["models"]},
     ),
     Policy(
+        "request-log-retention",
+        "Request logs (prompts: personal data) expire within the maximum retention",
+        "mandatory",
+        (DATASET, BUCKET),
+        request_log_retention,
+        {"maxRetentionDays": 30, "requestLogPurposes": ["request-logs"]},
+    ),
+    Policy(
         "iam-no-primitive-roles",
         "Service accounts never get primitive roles (owner, editor)",
         "mandatory",
@@ -666,6 +731,7 @@ TYPED = {
     billable_cost_labels,
     gke_workload_identity,
     storage_no_public_access,
+    request_log_retention,
     k8s_resources,
     k8s_no_privileged,
     k8s_pinned_images,

@@ -26,6 +26,7 @@ COMPONENT_TYPES = {
     "llmops:secrets:Secrets",
     "llmops:vertex:Vertex",
     "llmops:serving:ServingOnGke",
+    "llmops:monitoring:RequestLogs",
 }
 
 

@@ -11,6 +11,7 @@ def test_services(dev):
     services = of_type(rec, "gcp:projects/service:Service")
     assert sorted(s.inputs["service"] for s in services) == required_apis(dev)
     assert "aiplatform.googleapis.com" in required_apis(dev)
+    assert "bigquery.googleapis.com" in required_apis(dev)  # the request-log export
     assert all(s.inputs["disableOnDestroy"] is False for s in services)
 
 

@@ -344,6 +344,22 @@ def _unsafe_deployment(plan):
     return row
 
 
+DAY_MS = 86_400_000
+
+
+def _request_logs_kept_forever(plan):
+    row = row_of(plan, "gcp:bigquery/dataset:Dataset")
+    row["inputs"].pop("defaultPartitionExpirationMs")
+    row["inputs"].pop("defaultTableExpirationMs")
+    return row
+
+
+def _request_logs_kept_a_year(plan):
+    row = row_of(plan, "gcp:bigquery/dataset:Dataset")
+    row["inputs"]["defaultPartitionExpirationMs"] = 365 * DAY_MS
+    return row
+
+
 PLANTED = {
     "public-bucket": (_public_bucket, {"storage-no-public-access"}),
     "primitive-role": (_primitive_role, {"iam-no-primitive-roles"}),
@@ -354,6 +370,8 @@ PLANTED = {
         {"gpu-spot-outside-prod"},
     ),
     "world-open-control-plane": (_world_open_control_plane, {"gke-control-plane-access"}),
+    "request-logs-kept-forever": (_request_logs_kept_forever, {"request-log-retention"}),
+    "request-logs-kept-a-year": (_request_logs_kept_a_year, {"request-log-retention"}),
     "privileged-unprobed-latest-deployment": (
         _unsafe_deployment,
         {"k8s-no-privileged", "k8s-pinned-images", "k8s-probes"},
@@ -383,6 +401,19 @@ def test_planted_budget_overrun_is_caught_by_the_stack_policy(analyzer, plans):
     found = analyze_stack(analyzer, stack, rows)
     assert [f[0] for f in found] == ["gpu-monthly-budget"], found
     assert found == [f for f in offline(stack, rows) if f[0] == "gpu-monthly-budget"]
+
+
+@pytest.mark.parametrize(("stack", "fires"), [("dev", True), ("prod", False)])
+def test_retention_cap_is_the_stacks_policy_config(analyzer, plans, stack, fires):
+    """20 days: over dev's cap (config/dev.json), within prod's; the cap reaches the pack
+    through Configure, as `--policy-pack-config` sends it."""
+    row = row_of(plans[stack], "gcp:bigquery/dataset:Dataset")
+    for key in ("defaultPartitionExpirationMs", "defaultTableExpirationMs"):
+        row["inputs"][key] = 20 * DAY_MS
+    configure(analyzer, stack)
+    found = analyze(analyzer, stack, row)
+    assert bool([f for f in found if f[0] == "request-log-retention"]) is fires, found
+    assert sorted(found) == sorted(f for f in offline(stack, [row]) if f[2] is not None)
 
 
 def test_unknown_input_a_policy_does_not_read_changes_nothing(analyzer, plans):

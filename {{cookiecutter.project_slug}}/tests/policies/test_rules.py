@@ -76,6 +76,7 @@ MODELS = "models"
 IAM = "iam"
 WIF = "wif"
 DEPLOY = "deploy"
+LOGS = "logs"
 CASES = [
     ("gpu-autoscaling-capped", POOL, drop("autoscaling")),
     ("gpu-autoscaling-capped", POOL, setter("autoscaling.totalMaxNodeCount", 500)),
@@ -112,6 +113,10 @@ CASES = [
     ("storage-uniform-access", MODELS, setter("uniformBucketLevelAccess", False)),
     ("storage-no-public-access", MODELS, setter("publicAccessPrevention", "inherited")),
     ("storage-model-versioning", MODELS, setter("versioning.enabled", False)),
+    ("cost-labels", LOGS, lambda p: p["labels"].pop("team")),
+    ("request-log-retention", LOGS, drop("defaultPartitionExpirationMs")),
+    ("request-log-retention", LOGS, drop("defaultTableExpirationMs")),
+    ("request-log-retention", LOGS, setter("defaultPartitionExpirationMs", 400 * 86_400_000)),
     ("iam-no-primitive-roles", IAM, setter("role", "roles/editor")),
     ("iam-no-primitive-roles", IAM, setter("role", "roles/owner")),
     ("iam-wif-attribute-condition", WIF, setter("attributeCondition", "")),
@@ -174,6 +179,8 @@ def pick(plan, kind) -> PlanResource:
         )
     if kind == IAM:
         return first(plan, "gcp:projects/iAMMember:IAMMember")
+    if kind == LOGS:
+        return first(plan, "gcp:bigquery/dataset:Dataset")
     if kind == WIF:
         return first(plan, "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider")
     return first(plan, "kubernetes:apps/v1:Deployment")

@@ -41,12 +41,13 @@ def make_targets() -> set[str]:
     return {m.group(1) for m in re.finditer(r"^([a-z][a-z0-9-]*):", result.stdout, re.M)}
 
 
-def test_the_four_workflows_exist():
+def test_the_workflows_exist():
     assert {p.name for p in WORKFLOWS} == {
         "pull-request.yml",
         "main.yml",
         "train.yml",
         "release.yml",
+        "monitor.yml",
     }
 
 
@@ -156,8 +157,14 @@ def test_release_on_tags_through_a_reviewed_environment():
     assert canary["env"]["BACKEND"] == "gke" and canary["env"]["STACK"] == "prod"
     assert "contents" in canary["permissions"] and canary["permissions"]["contents"] == "read"
     publish = document["jobs"]["publish"]
-    assert publish["permissions"] == {"contents": "write"}
-    assert [s["run"] for s in publish["steps"] if "run" in s] == ["make release-publish"]
+    assert publish["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert [s["run"] for s in publish["steps"] if "run" in s] == [
+        "make release-publish",
+        "make release-persist",
+    ]
+    # A cancelled canary is finished from its saved state; never only by the killed process.
+    recover = [s for s in canary["steps"] if s.get("run") == "make canary-recover"]
+    assert [s["if"] for s in recover] == ["cancelled()"]
 
 
 def test_workflows_deploy_only_stacks_that_have_a_stack_file():
@@ -173,3 +180,33 @@ def test_workflows_deploy_only_stacks_that_have_a_stack_file():
     }
     assert named, "no workflow job sets STACK"
     assert {entry for entry in named if entry[2] not in stack_names()} == set()
+
+
+def test_monitor_reads_prod_read_only_and_on_drift_files_an_issue_and_retrains():
+    document = load(ROOT / ".github/workflows/monitor.yml")
+    assert "schedule" in document["on"]
+    assert set(document["on"]["workflow_dispatch"]["inputs"]) == {"since", "until"}
+    monitor = document["jobs"]["monitor"]
+    assert monitor["permissions"] == {"contents": "read", "id-token": "write"}
+    assert monitor["env"]["STACK"] == "prod"
+    assert {"SINCE", "UNTIL"} <= set(monitor["env"])
+    auth = next(s for s in monitor["steps"] if s.get("uses", "").startswith("google-"))
+    assert "MONITOR_SERVICE_ACCOUNT" in auth["with"]["service_account"]  # never the CI identity
+    runs = [s for s in monitor["steps"] if "run" in s]
+    assert [s["run"] for s in runs] == ["make monitor", "make monitor-export"]
+    assert runs[0]["continue-on-error"] is True  # exit 1 is drift, told apart by the verdict
+    assert runs[1]["env"]["OUT"] == "build/monitor/window.jsonl"
+    assert "drift" in runs[1]["if"]
+    window = next(s for s in monitor["steps"] if s.get("with", {}).get("name") == "drift-window")
+    assert window["with"]["retention-days"] <= 7  # prompts: personal data
+    retrain = document["jobs"]["retrain"]
+    assert retrain["needs"] == "monitor" and "drift" in retrain["if"]
+    assert retrain["permissions"] == {"actions": "write", "issues": "write"}  # no Google access
+    script = next(s for s in retrain["steps"] if "github-script" in s.get("uses", ""))["with"][
+        "script"
+    ]
+    assert "build/monitor/report.md" in script and "issues.create" in script
+    assert 'workflow_id: "train.yml"' in script
+    train = load(ROOT / ".github/workflows/train.yml")
+    assert "drift_window_run" in train["on"]["workflow_dispatch"]["inputs"]
+    assert "drift_window_run" in script
