@@ -67,6 +67,10 @@ def test_default_project_demo_promotes_the_candidate(default_project):
     assert stages and all(stage["outcome"] == "passed" for stage in stages), stages
     for evidence in ("report/pr-comment.md", "report/index.html", "canary/decision.json"):
         assert (project / "build" / evidence).is_file(), evidence
+    # The monitoring stage: traffic like the training data is no drift, the shifted window is.
+    for window, outcome in (("in-distribution", "no_drift"), ("shifted", "drift")):
+        summary = json.loads((project / "build" / "monitor" / window / "summary.json").read_text())
+        assert summary["outcome"] == outcome, summary["reason"]
     # The demo's candidate (the same recipe trained on data v2) is better on every gated metric
     # by a margin far above the CPU-to-CPU variation (pipelines/README.md), so the canary must
     # promote it; a rollback here means the gate or the recipe regressed.

@@ -9,8 +9,10 @@
 OpenAI-compatible server from serving/serving.yaml (spec.local_args) in its own process group,
 waits until a real chat completion succeeds (a dead engine may still answer /health), then
 writes build/serving/<name>.json (endpoint, pid, port, served_model_name, model ...) and leaves
-the server running; its log is build/serving/<name>.log. Any failure (bad model, port in use,
-engine dying, time-out) stops what was started, prints the log tail and writes no state file.
+the server running; its log is build/serving/<name>.log: vLLM's text log, with each request
+and answer as one redacted JSON line (serving/request_log.py; `make monitor` reads them).
+Any failure (bad model, port in use, engine dying, time-out) stops what was started, prints
+the log tail and writes no state file.
 `stop` stops exactly that process group and removes the state file.
 """
 
@@ -36,6 +38,7 @@ from common.evidence import BUILD, stamp, write_json
 from serving.spec import SpecError, load_spec
 
 STATE_DIR = BUILD / "serving"
+SERVING_DIR = Path(__file__).resolve().parent
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 LOG_TAIL_LINES = 40
@@ -267,7 +270,16 @@ def start(ref: str, name: str, port: int | None, timeout_s: float | None) -> dic
         SERVER_MODULE,
         *spec.local_args(model["model_dir"], served_name, port),
     ]
-    env = {**os.environ, **spec.local_env()}
+    # The request log (serving/request_log.py) is loaded by the server the way GKE loads it:
+    # a dictConfig file named by VLLM_LOGGING_CONFIG_PATH, the formatter found via PYTHONPATH.
+    log_config = write_json(STATE_DIR / f"{name}.logging.json", spec.logging_config())
+    python_path = os.pathsep.join(p for p in (str(SERVING_DIR), os.environ.get("PYTHONPATH")) if p)
+    env = {
+        **os.environ,
+        **spec.local_env(),
+        "VLLM_LOGGING_CONFIG_PATH": str(log_config),
+        "PYTHONPATH": python_path,
+    }
     print(f"==> starting vLLM (CPU) '{name}' on {model['model_dir']} at {endpoint}", flush=True)
     with log.open("w") as log_file:
         log_file.write("$ " + " ".join(command) + "\n")

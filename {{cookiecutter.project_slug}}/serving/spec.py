@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SPEC_FILE = Path(__file__).resolve().parent / "serving.yaml"
 METRIC_QUEUE = "vllm:num_requests_waiting"
@@ -145,6 +152,21 @@ class Monitoring(_Strict):
     duration_s: int = Field(default=300, ge=60)
 
 
+class RequestLogging(_Strict):
+    """What the server logs about each request (serving/request_log.py; monitor/ reads it)."""
+
+    requests: bool = True
+    outputs: bool = True
+    max_log_len: int = Field(default=4096, ge=64, le=1_000_000)
+    redact: list[Literal["email", "phone", "card"]] = ["email", "phone", "card"]
+
+    @model_validator(mode="after")
+    def _outputs_need_requests(self) -> RequestLogging:
+        if self.outputs and not self.requests:
+            raise ValueError("outputs: true needs requests: true (vLLM refuses the pair)")
+        return self
+
+
 class ServingSpec(_Strict):
     model: ModelSettings = Field(default_factory=ModelSettings)
     engine: EngineSettings
@@ -152,6 +174,7 @@ class ServingSpec(_Strict):
     local: LocalSettings = Field(default_factory=LocalSettings)
     gke: GkeSettings
     monitoring: Monitoring
+    logging: RequestLogging = Field(default_factory=RequestLogging)
 
     def served_name(self) -> str:
         """The model name clients send; defaults to llmops.yaml model.served_name."""
@@ -180,10 +203,24 @@ class ServingSpec(_Strict):
             "--enable-prefix-caching"
             if engine.enable_prefix_caching
             else "--no-enable-prefix-caching",
-            # Prompts are user data: keep them out of the logs.
-            "--no-enable-log-requests",
+            *self.log_args(),
         ]
         return args
+
+    def log_args(self) -> list[str]:
+        """vLLM's request logging: the monitor's input. Deltas are off: one line per answer."""
+        if not self.logging.requests:
+            return ["--no-enable-log-requests"]
+        args = ["--enable-log-requests", "--max-log-len", str(self.logging.max_log_len)]
+        if self.logging.outputs:
+            args += ["--enable-log-outputs", "--no-enable-log-deltas"]
+        return args
+
+    def logging_config(self) -> dict:
+        """The dictConfig the server loads via VLLM_LOGGING_CONFIG_PATH (serving/request_log.py)."""
+        from serving import request_log
+
+        return request_log.logging_config(list(self.logging.redact))
 
     def gke_args(self, model_path: str, served_name: str, tensor_parallel_size: int) -> list[str]:
         """The vLLM server arguments of a GKE pod (image entrypoint: the OpenAI server)."""

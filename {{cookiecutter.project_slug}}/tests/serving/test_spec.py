@@ -48,7 +48,7 @@ def test_local_args_are_the_gke_args_minus_the_gpu_only_ones():
     assert option(local, "--port") == "18123" and option(local, "--host") == "127.0.0.1"
     assert option(gke, "--host") == "0.0.0.0"
     assert option(local, "--max-model-len") == str(spec.engine.max_model_len)
-    assert "--no-enable-log-requests" in local and "--served-model-name" in local
+    assert "--enable-log-requests" in local and "--served-model-name" in local
 
 
 def test_prefix_caching_switch(tmp_path):

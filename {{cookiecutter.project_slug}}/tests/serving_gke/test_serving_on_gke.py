@@ -18,6 +18,7 @@ from infra.serving import (
     HPA_METRIC,
     NODE_SCALE_UP_S,
     PORT_NAME,
+    REQUEST_LOG_CONFIG_MAP,
     SKIP_AWAIT,
     ServingOnGkeArgs,
     alert_rules,
@@ -157,9 +158,29 @@ def test_probes_follow_the_gke_facts(objects):
         )
         assert not container["image"].endswith(":latest") and ":" in container["image"]
         assert "--served-model-name" in container["args"]
-        assert "--no-enable-log-requests" in container["args"]
+        assert "--enable-log-requests" in container["args"]
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
         assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_request_log_config_is_mounted_where_vllm_reads_it(objects):
+    """vLLM reads VLLM_LOGGING_CONFIG_PATH (vllm/logger.py) and imports the formatter the
+    dictConfig names: both files come from one ConfigMap, mounted where the env points."""
+    config_map = by_kind(objects, "ConfigMap")[REQUEST_LOG_CONFIG_MAP]
+    config = json.loads(config_map["data"]["logging.json"])
+    module = config["formatters"]["llmops"]["()"].rsplit(".", 1)[0]
+    assert f"{module}.py" in config_map["data"]
+    for deployment in by_kind(objects, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "request-log")
+        volume = next(v for v in pod["volumes"] if v["name"] == "request-log")
+        assert volume["configMap"]["name"] == REQUEST_LOG_CONFIG_MAP
+        assert env["VLLM_LOGGING_CONFIG_PATH"] == f"{mount['mountPath']}/logging.json"
+        assert env["PYTHONPATH"] == mount["mountPath"] and mount["readOnly"] is True
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["llmops/request-log"]
 
 
 @pytest.mark.parametrize("gpus", [1, 2, 4, 8])
