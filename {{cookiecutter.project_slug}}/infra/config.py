@@ -427,6 +427,9 @@ class ServingSettings(_Strict):
     # The Kubernetes service account bound to the serving identity through Workload Identity.
     service_account: str = "vllm"
     canary_weight: int = Field(default=0, ge=0, le=100)
+    # Run the canary at weight 0 (started and Ready, no user traffic): the release's warm-up and
+    # smoke eval before its first step (release/README.md). Off: weight 0 parks it (no pods).
+    canary_warm: bool = False
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(default=1, ge=1)
     # Registry references each track serves; `make canary BACKEND=gke` sets them per release.

@@ -118,6 +118,7 @@ def build(cfg: StackConfig) -> Platform:
             gpus_per_node=cfg.gpu_pools[0].gpus_per_node,
             project_id=cfg.gcp.project_id,
             canary_weight=cfg.serving.canary_weight,
+            canary_warm=cfg.serving.canary_warm,
             min_replicas=cfg.serving.min_replicas,
             max_replicas=cfg.serving.max_replicas,
             stable_model=cfg.serving.stable_model,

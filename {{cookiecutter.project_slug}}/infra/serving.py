@@ -83,6 +83,7 @@ class ServingOnGkeArgs:
     gpus_per_node: int  # = vLLM tensor parallelism = the pod's nvidia.com/gpu limit
     project_id: pulumi.Input[str] = ""  # monitoring resources and short secret ids
     canary_weight: int = 0  # percent of requests to canary (stack config serving.canary_weight)
+    canary_warm: bool = False  # keep the canary running at weight 0 (the release's warm-up)
     min_replicas: int = 1  # 0 parks the stable Deployment (no GPU node kept)
     max_replicas: int = 1
     stable_model: str = "champion"  # model prefix in the bucket (a version is best: immutable)
@@ -123,8 +124,11 @@ def hub_token_resource(secret_id: str, project_id: str) -> str:
 
 
 def parked(args: ServingOnGkeArgs, track: str) -> bool:
-    """No traffic, no pods: the canary at weight 0, the stable track with min_replicas 0."""
-    return args.canary_weight == 0 if track == "canary" else args.min_replicas == 0
+    """No traffic, no pods: the canary at weight 0 (unless warming up), the stable track with
+    min_replicas 0."""
+    if track == "canary":
+        return args.canary_weight == 0 and not args.canary_warm
+    return args.min_replicas == 0
 
 
 def await_timeout_s(spec: ServingSpec, max_replicas: int) -> int:

@@ -13,7 +13,11 @@ CANARY_FLAGS ?=
 # gke backend: the URLs the gate measures (default: the stack outputs serving_<side>_endpoint).
 STABLE_ENDPOINT ?=
 CANARY_ENDPOINT ?=
+# The release tag (CI: the pushed tag). With it, a re-run of the tag is idempotent: a decided
+# tag changes nothing, one that was cut short restarts on the versions it pinned.
 TAG ?=
+# Seconds each canary phase (prepare, warm-up, each step, promotion, rollback) may take.
+CANARY_STEP_TIMEOUT ?= 1800
 # The demo's second model version: the same training recipe (seed, steps) on version 2 of the
 # data (pipelines/data/README.md), so the data is the only change the canary judges. Set
 # CANDIDATE_FROM=champion to continue from the champion's weights instead (LoRA, as for a real
@@ -23,7 +27,7 @@ CANDIDATE_DATASET ?= pipelines/data/intents-v2.jsonl
 # Pull requests: the base branch checked out beside the head (actions/checkout path: .base).
 BASE_DIR ?= .base
 
-.PHONY: canary demo-canary registry-promote report test-release release-publish ci-notice train-candidate \
+.PHONY: canary canary-recover release-state-fetch release-persist demo-canary registry-promote report test-release release-publish ci-notice train-candidate \
 	eval-base plan-base smoke bench-demo
 
 canary: ## Canary stable vs candidate, step by step; promote or roll back (BACKEND=local|gke STACK= CANDIDATE=)
@@ -31,7 +35,26 @@ canary: ## Canary stable vs candidate, step by step; promote or roll back (BACKE
 	@$(call py,ops) -m release.canary --backend $(BACKEND) --stack $(STACK) \
 		--candidate "$(CANDIDATE)" --eval-args "$(CANARY_EVAL_ARGS)" \
 		--load-args "$(CANARY_LOAD_ARGS)" --stable-endpoint "$(STABLE_ENDPOINT)" \
-		--canary-endpoint "$(CANARY_ENDPOINT)" $(CANARY_FLAGS)
+		--canary-endpoint "$(CANARY_ENDPOINT)" --tag "$(TAG)" \
+		--step-timeout "$(CANARY_STEP_TIMEOUT)" $(CANARY_FLAGS)
+
+canary-recover: ## After a killed canary run: put traffic back on stable from build/canary/state.json
+	@$(call venv,ops)
+	@$(call py,ops) -m release.canary --recover --backend $(BACKEND) --stack $(STACK) \
+		--stable-endpoint "$(STABLE_ENDPOINT)" --canary-endpoint "$(CANARY_ENDPOINT)" \
+		--step-timeout "$(CANARY_STEP_TIMEOUT)" $(CANARY_FLAGS)
+
+release-state-fetch: ## CI: the canary state an earlier run of TAG attached to its GitHub Release (needs gh)
+	@test -n "$(TAG)" || { echo "ERROR: TAG= is required (e.g. v1.2.3)" >&2; exit 2; }
+	@mkdir -p build/canary
+	@gh release download "$(TAG)" --pattern state.json --dir build/canary --clobber 2>/dev/null \
+		&& echo "==> resuming tag $(TAG) from its recorded state" \
+		|| echo "==> no recorded state for tag $(TAG): a first run"
+
+release-persist: ## CI: after a promotion, open the PR that sets serving.stable_model in infra/Pulumi.$(STACK).yaml
+	@test -n "$(TAG)" || { echo "ERROR: TAG= is required (e.g. v1.2.3)" >&2; exit 2; }
+	@$(call venv,ops)
+	@$(call py,ops) -m release.persist --tag "$(TAG)" --stack "$(STACK)"
 
 registry-promote: ## Move the MLflow `champion` alias to a model version: make registry-promote VERSION=2
 	@test -n "$(VERSION)" || { echo "ERROR: VERSION= is required (a registered model version)" >&2; exit 2; }

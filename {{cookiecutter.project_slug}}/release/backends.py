@@ -15,11 +15,14 @@ Every external action is a command run through `Runner`, so tests can check the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +32,13 @@ from release.gate import StepEvidence
 
 @dataclass
 class Runner:
-    """Runs commands with their output appended to a log; `dry_run` only records them."""
+    """Runs commands with their output appended to a log; `dry_run` only records them.
+
+    Each command gets its own process group. If the wait is interrupted (a cancel signal or a
+    step's deadline raises in the controller), the whole group is stopped: SIGINT first (the
+    Pulumi CLI then ends its update cleanly and releases the stack lock), then SIGTERM and
+    SIGKILL, so nothing the step started keeps running.
+    """
 
     log: Path
     cwd: Path
@@ -46,20 +55,16 @@ class Runner:
             return [0] * len(commands)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as log:
-            procs = []
-            for command in commands:
-                log.write(f"$ {shlex.join(command)}\n")
-                log.flush()
-                procs.append(
-                    subprocess.Popen(
-                        command,
-                        cwd=self.cwd,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        env=os.environ.copy(),
-                    )
-                )
-            codes = [proc.wait() for proc in procs]
+            procs: list[subprocess.Popen[bytes]] = []
+            try:
+                for command in commands:
+                    log.write(f"$ {shlex.join(command)}\n")
+                    log.flush()
+                    procs.append(self._start(command, stdout=log, stderr=subprocess.STDOUT))
+                codes = [proc.wait() for proc in procs]
+            except BaseException:
+                stop_all(procs)
+                raise
         if check and any(codes):
             failed = [shlex.join(c) for c, code in zip(commands, codes, strict=True) if code]
             raise RuntimeError(f"command failed: {'; '.join(failed)} (log: {self.log})")
@@ -69,16 +74,64 @@ class Runner:
         self.commands.append(command)
         if self.dry_run:
             return ""
-        result = subprocess.run(command, cwd=self.cwd, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"command failed: {shlex.join(command)}: {result.stderr.strip()}")
-        return result.stdout
+        proc = self._start(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            stdout, stderr = proc.communicate()
+        except BaseException:
+            stop_all([proc])
+            raise
+        if proc.returncode != 0:
+            raise RuntimeError(f"command failed: {shlex.join(command)}: {stderr.strip()}")
+        return stdout
+
+    def _start(self, command: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        return subprocess.Popen(
+            command, cwd=self.cwd, env=os.environ.copy(), start_new_session=True, **kwargs
+        )
+
+
+def stop_all(procs: list[subprocess.Popen[Any]], grace_s: float = 3.0) -> None:
+    """Stop each command's process group: SIGINT, then SIGTERM, then SIGKILL.
+
+    The group, not the command: `make` or a shell may be gone while what it started runs on.
+    """
+    groups = [proc.pid for proc in procs]
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        alive = [group for group in groups if _group_alive(group, procs)]
+        if not alive:
+            return
+        for group in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, sig)
+        until = time.monotonic() + grace_s
+        while time.monotonic() < until and any(_group_alive(g, procs) for g in alive):
+            time.sleep(0.1)
+
+
+def _group_alive(group: int, procs: list[subprocess.Popen[Any]]) -> bool:
+    for proc in procs:
+        proc.poll()  # reap the leaders we started, or they count as members
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class Backend(Protocol):
+    """prepare (resolve what each side serves) -> warm_up (canary Ready at weight 0, smoke
+    eval) -> set_weight + measure per step -> promote or rollback -> cleanup.
+
+    `versions` is what prepare resolved ({"stable": "3", "canary": "7"}); `pin` makes a
+    re-run serve exactly those again instead of resolving the refs a second time.
+    """
+
     name: str
 
+    def pin(self, versions: dict[str, str]) -> None: ...
     def prepare(self) -> dict[str, Any]: ...
+    def versions(self) -> dict[str, str]: ...
+    def warm_up(self, out: Path) -> StepEvidence: ...
     def set_weight(self, weight: int) -> None: ...
     def measure(self, weight: int, out: Path) -> StepEvidence: ...
     def promote(self) -> str: ...
@@ -93,6 +146,31 @@ def _read(path: Path) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError):
         return None
     return document if isinstance(document, dict) else None
+
+
+def smoke_with_make(
+    runner: Runner, endpoint: str, version: str, out: Path, eval_args: list[str]
+) -> StepEvidence:
+    """`make eval` against the canary alone, at weight 0: it must answer, and answer well
+    enough, before any user request reaches it (judged by `gate.evaluate_smoke`)."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    target = out / "canary" / "eval"
+    command = ["make", "eval", f"ENDPOINT={endpoint}", f"OUT={target}", *eval_args]
+    code = runner.run([*command, f"MODEL_VERSION={version}"], check=False)
+    summary = _read(target / "summary.json")
+    problems = []
+    if code and summary is None:
+        problems.append(
+            f"smoke `make eval` against the canary failed (exit {code}) and wrote no summary; "
+            f"see {runner.log}"
+        )
+    return StepEvidence(
+        weight=0,
+        canary_eval=summary,
+        problems=tuple(problems),
+        served={"canary": {"endpoint": endpoint, "model_version": version}},
+    )
 
 
 def measure_with_make(
@@ -194,6 +272,12 @@ class LocalBackend:
     )
     name: str = "local"
     started: list[str] = field(default_factory=list)
+    pinned: dict[str, str] = field(default_factory=dict)
+
+    def pin(self, versions: dict[str, str]) -> None:
+        """Serve these registry versions (a re-run of a tag), not the aliases again."""
+        self.pinned = dict(versions)
+        self.models = {**self.models, **self.pinned}
 
     def _server(self, side: str) -> dict[str, Any] | None:
         info = _read(self.serving_dir / f"{self.names[side]}.json")
@@ -204,10 +288,11 @@ class LocalBackend:
     def prepare(self) -> dict[str, Any]:
         for side in ("stable", "canary"):
             if self._server(side) is None:
+                # Recorded first: a cancel during `make serve` must still stop this server.
+                self.started.append(side)
                 self.runner.run(
                     ["make", "serve", f"MODEL={self.models[side]}", f"NAME={self.names[side]}"]
                 )
-                self.started.append(side)
         info = {side: self._server(side) for side in ("stable", "canary")}
         for side, server in info.items():
             if server is None:
@@ -227,6 +312,13 @@ class LocalBackend:
                     "the gate could not tell its evidence from another model's; serve a registry "
                     f"version (make serve MODEL=<alias or version> NAME={self.names[side]})"
                 )
+            pinned = self.pinned.get(side)
+            if pinned and str(server.get("model_version")) != pinned:
+                raise ValueError(
+                    f"the {side} server serves version {server.get('model_version')}, but this "
+                    f"release pinned version {pinned}: stop it (make serve-stop "
+                    f"NAME={self.names[side]}) or start a new release"
+                )
         return {
             side: {
                 k: server.get(k)
@@ -234,6 +326,20 @@ class LocalBackend:
             }
             for side, server in info.items()
         }
+
+    def versions(self) -> dict[str, str]:
+        return {
+            side: str((self._server(side) or {}).get("model_version", ""))
+            for side in ("stable", "canary")
+        }
+
+    def warm_up(self, out: Path) -> StepEvidence:
+        """`make serve` returned once the canary answered; now it must pass the smoke eval."""
+        server = self._server("canary")
+        if server is None:
+            return StepEvidence(weight=0, problems=("the canary server is not running",))
+        version = str(server.get("model_version", ""))
+        return smoke_with_make(self.runner, server["endpoint"], version, out, self.eval_args)
 
     def set_weight(self, weight: int) -> None:
         """No router locally: the weight is recorded, both servers are measured at every step."""
@@ -331,6 +437,14 @@ class GkeBackend:
     # The registry version the candidate was published as, and the one stable serves (prepare).
     version: str = ""
     stable_version: str = ""
+    # Versions a previous run of this release resolved: used as they are (`pin`).
+    pinned: dict[str, str] = field(default_factory=dict)
+
+    def pin(self, versions: dict[str, str]) -> None:
+        # Known at once: a re-run rolls back to this stable before it prepares anything.
+        self.pinned = dict(versions)
+        self.stable_version = versions.get("stable", "")
+        self.version = versions.get("canary", "")
 
     def _pulumi(self, *args: str) -> list[str]:
         return [
@@ -343,11 +457,12 @@ class GkeBackend:
             "--non-interactive",
         ]
 
-    def _config(self, key: str, value: str | int) -> None:
+    def _config(self, key: str, value: str | int, typed: str = "") -> None:
         # --path: `serving.canary_weight` is the key `canary_weight` inside the `serving` object.
         # With --path the CLI stores `7` as a YAML integer, `--type string` keeps it a string
         # (pulumi.com/docs/iac/cli/commands/pulumi_config_set): model refs are strings on purpose.
-        kind = ["--type", "string"] if isinstance(value, str) else []
+        typed = typed or ("string" if isinstance(value, str) else "")
+        kind = ["--type", typed] if typed else []
         self.runner.run(self._pulumi("config", "set", "--path", *kind, key, str(value)))
 
     def _up(self) -> None:
@@ -358,11 +473,9 @@ class GkeBackend:
             raise ValueError(
                 "CANDIDATE= is required for the gke backend (a registry alias or version, e.g. 7)"
             )
-        self.stable_version = self._stable_version()
-        self.version = self._publish()
-        self._config("serving.canary_model", self.version)
-        self._config("serving.canary_weight", 0)
-        self._up()
+        self.stable_version = self.pinned.get("stable") or self._stable_version()
+        # The tag's candidate is resolved once; a re-run publishes the version it pinned.
+        self.version = self._publish(self.pinned.get("canary") or self.candidate)
         given = {side: url for side, url in self.endpoints.items() if url}
         if len(given) < 2:
             raw = self.runner.output(self._pulumi("stack", "output", "--json")) or "{}"
@@ -401,7 +514,24 @@ class GkeBackend:
             )
         return ref
 
-    def _publish(self) -> str:
+    def versions(self) -> dict[str, str]:
+        return {"stable": self.stable_version, "canary": self.version}
+
+    def warm_up(self, out: Path) -> StepEvidence:
+        """Deploy the canary with no traffic and wait for it (`pulumi up` returns once the
+        Deployment is Ready), then smoke-eval it before the first step routes anything."""
+        self._config("serving.canary_model", self.version)
+        self._config("serving.canary_weight", 0)
+        self._config("serving.canary_warm", "true", typed="bool")
+        self._up()
+        url = self.endpoints.get("canary", "")
+        if not url:
+            return StepEvidence(
+                weight=0, problems=(f"stack {self.stack} has no endpoint for canary",)
+            )
+        return smoke_with_make(self.runner, url, self.version, out, self.eval_args)
+
+    def _publish(self, ref: str) -> str:
         """Copy the candidate into the stack's model bucket (`make model-publish`), where the
         canary Deployment mounts `models/<registry>/<version>/`; returns that version."""
         bucket = self.runner.output(self._pulumi("stack", "output", "model_bucket")).strip()
@@ -413,11 +543,11 @@ class GkeBackend:
                 )
             bucket = "<model_bucket>"
         published = self.runner.output(
-            ["make", "-s", "model-publish", f"MODEL={self.candidate}", f"BUCKET=gs://{bucket}"]
+            ["make", "-s", "model-publish", f"MODEL={ref}", f"BUCKET=gs://{bucket}"]
         ).strip()
         # Its last stdout line is the JSON record (empty in a dry run).
         if not published:
-            return self.candidate
+            return ref
         return str(json.loads(published.splitlines()[-1])["version"])
 
     def set_weight(self, weight: int) -> None:
@@ -442,6 +572,7 @@ class GkeBackend:
         version = self.version or self.candidate
         self._config("serving.stable_model", version)
         self._config("serving.canary_weight", 0)
+        self._config("serving.canary_warm", "false", typed="bool")
         self._up()
         done = f"stack {self.stack}: stable now serves version {version}, canary weight 0"
         # The registry's champion follows what the stable track serves. Stable already serves
@@ -455,10 +586,18 @@ class GkeBackend:
         return done
 
     def rollback(self) -> str:
+        # Stable is set back explicitly: after a failed promotion this checkout's stack config
+        # already names the candidate as stable, and an `up` with it would apply it.
+        if self.stable_version:
+            self._config("serving.stable_model", self.stable_version)
         self._config("serving.canary_weight", 0)
+        self._config("serving.canary_warm", "false", typed="bool")
         self._up()
-        return f"stack {self.stack}: canary weight set back to 0, stable unchanged"
+        return (
+            f"stack {self.stack}: stable serves version {self.stable_version or '(unchanged)'}, "
+            "canary weight 0, canary pods stopped"
+        )
 
     def cleanup(self) -> None:
-        """The canary Deployment stays at weight 0 so its logs can be read; the next release
-        replaces it."""
+        """Nothing left to stop: rollback and promote park the canary (weight 0, not warm: no
+        pods); a canary that never deployed has none."""

@@ -488,3 +488,31 @@ def evaluate_step(evidence: StepEvidence, gates: Gates) -> StepResult:
     checks += _load_checks(evidence, gates)
     checks += _eval_checks(evidence, gates)
     return StepResult(evidence.weight, tuple(checks))
+
+
+def evaluate_smoke(evidence: StepEvidence, gates: Gates) -> StepResult:
+    """The canary alone at weight 0, before any user request: its eval ran, names the version
+    it serves, covers enough cases and meets every `eval.min_scores` floor. Comparing it with
+    stable is the steps' job."""
+    checks: list[Check] = [Check("collection", False, problem) for problem in evidence.problems]
+    summary = evidence.canary_eval
+    if summary is None:
+        checks.append(Check("smoke.eval.evidence", False, "no smoke eval summary for the canary"))
+        return StepResult(evidence.weight, tuple(checks))
+    want = evidence.served.get("canary") or {}
+    version, endpoint = str(want.get("model_version") or ""), _url(want.get("endpoint"))
+    for label, model in _eval_models(evidence, "canary"):
+        got, url = str(model.get("model_version") or ""), _url(model.get("endpoint"))
+        checks.append(
+            Check(
+                "identity.eval.canary",
+                bool(version) and got == version and url == endpoint,
+                f"{label}: version {got or 'none'} at {url or 'no endpoint'} "
+                f"(canary: version {version or '?'} at {endpoint or '?'})",
+                got or None,
+                version,
+            )
+        )
+    checks.append(_min_cases_check(_eval_cases(summary), gates))
+    checks += _min_scores(_eval_metrics(summary), set(), _skipped(summary), gates)
+    return StepResult(evidence.weight, tuple(checks))

@@ -17,6 +17,8 @@ from common.evidence import BUILD
 EVIDENCE = (
     BUILD / "canary" / "decision.json",
     BUILD / "canary" / "decision.md",
+    # The controller's state: a re-run of the tag reads it back (make release-state-fetch).
+    BUILD / "canary" / "state.json",
     BUILD / "report" / "pr-comment.md",
     BUILD / "report" / "index.html",
 )

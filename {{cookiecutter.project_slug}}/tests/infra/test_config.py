@@ -336,6 +336,18 @@ def test_model_refs_as_the_cli_writes_them(tmp_path):
             load_stack_config("dev", path)
 
 
+def test_canary_warm_as_the_cli_writes_it(tmp_path):
+    """`pulumi config set --path serving.canary_warm true --type bool` (the release's warm-up,
+    release/backends.py) stores the YAML boolean under `serving`; a string is refused."""
+    text = stack_file("dev").read_text()
+    serving = f"  {project_name()}:serving:\n"
+    assert not load_stack_config("dev").serving.canary_warm
+    warm = text.replace(serving, serving + "    canary_warm: true\n")
+    assert load_stack_config("dev", write_stack_text(tmp_path, warm)).serving.canary_warm
+    with pytest.raises(ConfigError, match="canary_warm"):
+        load_stack_config("dev", write_stack_text(tmp_path, warm.replace("canary_warm: true", "canary_warm: 'maybe'")))
+
+
 def write_stack_text(tmp_path, text):
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text(text)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from canary_evidence import good
+from canary_evidence import good, smoke
 
 from policies.gates import load_gates
 from release import canary
@@ -42,15 +42,23 @@ class StackRunner(Runner):
         if command[:3] == ["pulumi", "stack", "output"] and command[3] != "--json":
             return self.outputs.get(command[3], "") + "\n"
         if "model-publish" in command:
-            record = {"model": "llm-service", "version": self.version, "status": "published"}
+            ref = next(a for a in command if a.startswith("MODEL=")).split("=", 1)[1]
+            version = ref if ref.isdigit() else self.version  # an alias resolves to `version`
+            record = {"model": "llm-service", "version": version, "status": "published"}
             return "==> creating environment 'pipelines'\n" + json.dumps(record) + "\n"
         return json.dumps(self.outputs)
 
 
 class Scripted(GkeBackend):
-    """The real GKE command sequence, with each step's evidence given by the test."""
+    """The real GKE command sequence, with the smoke eval's and each step's evidence given by
+    the test."""
 
     evidence: dict[int, StepEvidence]
+    smoke: StepEvidence = smoke()
+
+    def warm_up(self, out: Path) -> StepEvidence:
+        super().warm_up(out)  # the commands, as they run
+        return self.smoke
 
     def measure(self, weight: int, out: Path) -> StepEvidence:
         return self.evidence[weight]
@@ -81,6 +89,21 @@ def set_ref(key: str, value: str) -> list[str]:
     return ["pulumi", "config", "set", "--path", "--type", "string", key, value, *PULUMI]
 
 
+def warm(value: str) -> list[str]:
+    """Keep the canary's pods at weight 0 (`true`, warm-up) or park them (`false`)."""
+    return [
+        "pulumi",
+        "config",
+        "set",
+        "--path",
+        "--type",
+        "bool",
+        "serving.canary_warm",
+        value,
+        *PULUMI,
+    ]
+
+
 def test_gke_promotion_commands(tmp_path):
     backend = gke(tmp_path)
     decision = canary.run_canary(backend, GATES, tmp_path)
@@ -92,10 +115,19 @@ def test_gke_promotion_commands(tmp_path):
         ["pulumi", "config", "get", "--path", "serving.stable_model", *PULUMI],
         ["pulumi", "stack", "output", "model_bucket", *PULUMI],
         ["make", "-s", "model-publish", "MODEL=candidate", "BUCKET=gs://acme-models"],
+        ["pulumi", "stack", "output", "--json", *PULUMI],
+        # Warm-up: the canary deployed with no traffic, Ready (`pulumi up` waits), smoke-tested.
         set_ref("serving.canary_model", "7"),
         ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI],
+        warm("true"),
         up,
-        ["pulumi", "stack", "output", "--json", *PULUMI],
+        [
+            "make",
+            "eval",
+            "ENDPOINT=http://canary/v1",
+            f"OUT={tmp_path / 'warmup' / 'canary' / 'eval'}",
+            "MODEL_VERSION=7",
+        ],
     ]
     for weight in GATES.canary.steps:
         expected += [
@@ -105,6 +137,7 @@ def test_gke_promotion_commands(tmp_path):
     expected += [
         set_ref("serving.stable_model", "7"),
         ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI],
+        warm("false"),
         up,
         ["make", "-s", "registry-promote", "VERSION=7"],
     ]
@@ -173,14 +206,14 @@ def test_gke_rollback_sets_weight_back_to_zero(tmp_path):
     decision = canary.run_canary(backend, GATES, tmp_path)
     assert decision["verdict"] == "rolled_back"
     assert "missing load-test results for canary" in decision["reason"]
-    tail = backend.runner.commands[-2:]
-    assert tail[0] == ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI]
-    assert tail[1][:2] == ["pulumi", "up"]
-    # Stable's model is read (to check its evidence), never changed.
-    assert not any(
-        c[:3] == ["pulumi", "config", "set"] and "serving.stable_model" in c
-        for c in backend.runner.commands
-    )
+    # Stable is set back to the version it served (never to the candidate), the canary parked.
+    assert backend.runner.commands[-4:] == [
+        set_ref("serving.stable_model", "3"),
+        ["pulumi", "config", "set", "--path", "serving.canary_weight", "0", *PULUMI],
+        warm("false"),
+        ["pulumi", "up", "--yes", "--skip-preview", "--diff", *PULUMI],
+    ]
+    assert decision["traffic"] == {"stable": "3", "canary_weight": 0}
 
 
 def test_gke_endpoints_given_explicitly_skip_the_stack_outputs(tmp_path):
@@ -196,8 +229,9 @@ def test_gke_endpoints_given_explicitly_skip_the_stack_outputs(tmp_path):
 def test_gke_without_endpoints_never_promotes(tmp_path):
     backend = GkeBackend(StackRunner(tmp_path, {}), stack="prod", candidate="7")
     decision = canary.run_canary(backend, GATES, tmp_path)
-    assert decision["verdict"] == "rolled_back"
-    assert "no endpoint for" in decision["reason"]
+    # Found at weight 0, before any traffic moved.
+    assert decision["verdict"] == "refused"
+    assert "no endpoint for canary" in decision["reason"]
 
 
 def test_gke_needs_a_candidate(tmp_path):

@@ -307,12 +307,18 @@ def test_vllm_finds_a_user_name_without_a_passwd_entry(objects):
 
 
 @pytest.mark.parametrize(
-    "stack, weight, parked_tracks",
-    [("dev", 0, {"stable", "canary"}), ("prod", 0, {"canary"}), ("prod", 10, set())],
+    "stack, weight, warm, parked_tracks",
+    [
+        ("dev", 0, False, {"stable", "canary"}),
+        ("prod", 0, False, {"canary"}),
+        ("prod", 10, False, set()),
+        # The release's warm-up: the canary runs (Ready, awaited) with no traffic.
+        ("prod", 0, True, set()),
+    ],
 )
-def test_parked_tracks_skip_the_await(stack, weight, parked_tracks):
+def test_parked_tracks_skip_the_await(stack, weight, warm, parked_tracks):
     """pulumi-kubernetes waits for a Service to target a Pod: a 0-replica track never does."""
-    objects = render_objects(args_for(stack, canary_weight=weight))
+    objects = render_objects(args_for(stack, canary_weight=weight, canary_warm=warm))
     for kind in ("Deployment", "Service"):
         for track in ("stable", "canary"):
             annotations = by_kind(objects, kind)[track_name(track)]["metadata"].get(
