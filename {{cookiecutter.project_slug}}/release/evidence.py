@@ -182,9 +182,17 @@ def cost_section(build: Path) -> Section:
         if rows
         else _find_number(data, ("usd_per_million_output_tokens", "usd_per_million_tokens"))
     )
+    # Not measured on the pool's GPU (cost/tokens.py): the roofline bound, said to be one.
+    roofline = rows[0].get("roofline") if rows and isinstance(rows[0].get("roofline"), dict) else {}
+    bound = _num(roofline.get("usd_per_million_output_tokens"))
     if per_m is not None:
         where = " (throughput measured on CPU)" if tokens.get("measured_on_cpu") else ""
         per_m_text = f"{per_m:,.2f} USD per million output tokens{where}"
+    elif bound is not None:
+        per_m_text = (
+            f"at least {bound:,.3f} USD per million output tokens on {rows[0].get('gpu_type')} "
+            "(roofline bound; not measured on that GPU)"
+        )
     else:
         per_m_text = "USD per million tokens not reported"
     change = data.get("diff") if isinstance(data.get("diff"), dict) else {}

@@ -345,7 +345,10 @@ def test_canary_warm_as_the_cli_writes_it(tmp_path):
     warm = text.replace(serving, serving + "    canary_warm: true\n")
     assert load_stack_config("dev", write_stack_text(tmp_path, warm)).serving.canary_warm
     with pytest.raises(ConfigError, match="canary_warm"):
-        load_stack_config("dev", write_stack_text(tmp_path, warm.replace("canary_warm: true", "canary_warm: 'maybe'")))
+        load_stack_config(
+            "dev",
+            write_stack_text(tmp_path, warm.replace("canary_warm: true", "canary_warm: 'maybe'")),
+        )
 
 
 def write_stack_text(tmp_path, text):

@@ -96,6 +96,25 @@ def test_comment_has_marker_first_and_every_section(full_build, tmp_path):
     assert "Every stage reported" in comment
 
 
+def test_cost_headline_falls_back_to_the_roofline_bound(full_build, tmp_path):
+    """A load measured on a CPU gives no GPU $/Mtok (cost/tokens.py): the headline shows the
+    roofline bound of the pool's GPU, said to be one, never the CPU figure."""
+    summary = json.loads((full_build / "cost/summary.json").read_text())
+    summary["tokens"] = {
+        "pools": [
+            {
+                "pool": "gpu-pool",
+                "gpu_type": "nvidia-l4",
+                "usd_per_million_output_tokens": None,
+                "roofline": {"usd_per_million_output_tokens": 0.293},
+            }
+        ]
+    }
+    write(full_build / "cost/summary.json", summary)
+    comment, _ = run(full_build, tmp_path)
+    assert "at least 0.293 USD per million output tokens on nvidia-l4 (roofline bound" in comment
+
+
 def test_html_is_self_contained_with_plots_and_escapes_model_output(full_build, tmp_path):
     _, html = run(full_build, tmp_path)
     assert html.count('src="data:image/png;base64,') == 4  # latency, throughput, evals, cost
