@@ -27,7 +27,8 @@ from monitor.traffic import send
 from pipelines import task
 
 SENTINEL = "\x00input\x00"
-SUITE_FILE = Path(__file__).resolve().parent.parent / "evals" / "suite.yaml"
+ROOT = Path(__file__).resolve().parent.parent
+SUITE_FILE = ROOT / "evals" / "suite.yaml"
 MIN_REFERENCE = 50
 
 
@@ -78,6 +79,11 @@ def dataset_split(path: Path, split: str) -> list[str]:
     return texts
 
 
+def project_path(path: Path) -> str:
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(resolved)
+
+
 def build_reference(server: dict, training_data: Path, log: Path, out: Path) -> dict:
     """Send the held-out split through the server, read it back from its log, write `out`."""
     prompt = served_prompt()
@@ -101,7 +107,8 @@ def build_reference(server: dict, training_data: Path, log: Path, out: Path) -> 
             "prompt": prompt,
             "model_version": server.get("model_version", "unknown"),
             "model_dir": server.get("model_dir"),
-            "training_data": str(training_data),
+            # Relative to the project when inside it: the monitor job runs on another machine.
+            "training_data": project_path(training_data),
             "training_data_sha256": sha256_file(training_data),
             "split": "test",
         },
@@ -124,7 +131,7 @@ def load_reference(path: Path) -> Reference:
         meta = document["meta"]
         requests = [LoggedRequest(**r) for r in document["requests"]]
         template = template_of(meta["prompt"])
-        vocabulary = Vocabulary(dataset_split(Path(meta["training_data"]), "train"))
+        vocabulary = Vocabulary(dataset_split(ROOT / meta["training_data"], "train"))
     except (KeyError, TypeError, ValueError, PromptError) as error:
         raise ReferenceDataError(f"{path} cannot be used ({error}): {fix}") from None
     if len(requests) < MIN_REFERENCE:
