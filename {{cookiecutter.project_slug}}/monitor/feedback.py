@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from common.evidence import write_atomic
+from monitor.jsonl import numbered
 from monitor.logs import base_id
 from pipelines import task
 
@@ -23,18 +24,14 @@ class FeedbackError(ValueError):
 
 def parse(path: Path) -> dict[str, str]:
     """request id (without its endpoint prefix) -> label, every line checked."""
+    labels, problems = {}, []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        rows = list(numbered(path))
     except FileNotFoundError:
         raise FeedbackError(f"FILE={path}: no such file") from None
-    labels, problems = {}, []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as error:
-            problems.append(f"line {number}: not JSON ({error.msg})")
+    for number, item, problem in rows:
+        if problem:
+            problems.append(f"line {number}: {problem}")
             continue
         if not isinstance(item, dict) or not isinstance(item.get("request_id"), str):
             problems.append(f'line {number}: needs "request_id" (the answer\'s id) and "label"')

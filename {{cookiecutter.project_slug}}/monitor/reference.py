@@ -22,6 +22,7 @@ import yaml
 from common.evidence import sha256_file, stamp, write_json
 from evals.prompting import PromptError, load_prompt
 from monitor.features import Template, Vocabulary
+from monitor.jsonl import numbered
 from monitor.logs import LoggedRequest, base_id, read_log
 from monitor.traffic import send
 from pipelines import task
@@ -59,23 +60,19 @@ def template_of(prompt_name: str) -> Template:
 
 def dataset_split(path: Path, split: str) -> list[str]:
     """The messages of one split of a training dataset (JSONL, a "text" field per line)."""
+    texts = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, item, _ in numbered(path):
+            text = item.get("text") if isinstance(item, dict) else None
+            if not isinstance(text, str):
+                raise ReferenceDataError(f'{path} line {number}: needs a "text" field')
+            if task.split_of(text) == split:
+                texts.append(text)
     except FileNotFoundError:
         raise ReferenceDataError(
             f"no training data at {path}: give the dataset the served model was trained on "
             "(TRAINING_DATA=, default: DATASET in make/pipelines.mk)"
         ) from None
-    texts = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            text = json.loads(line)["text"]
-        except (ValueError, KeyError, TypeError):
-            raise ReferenceDataError(f'{path} line {number}: needs a "text" field') from None
-        if task.split_of(text) == split:
-            texts.append(text)
     return texts
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from evals.prompting import load_prompt
+from monitor.jsonl import numbered
 from pipelines import task
 
 
@@ -23,23 +24,18 @@ class TrafficError(ValueError):
 
 def read_inputs(path: Path, split: str | None = None) -> list[str]:
     """Every input of the file (every line checked first), or those of one split."""
+    inputs = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, item, problem in numbered(path):
+            if problem:
+                raise TrafficError(f"{path} line {number}: {problem}")
+            text = item.get("input", item.get("text")) if isinstance(item, dict) else None
+            if not isinstance(text, str) or not text.strip():
+                raise TrafficError(f'{path} line {number}: needs a non-empty "input" or "text"')
+            if split is None or task.split_of(text) == split:
+                inputs.append(text)
     except FileNotFoundError:
         raise TrafficError(f"FILE={path}: no such file") from None
-    inputs = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as error:
-            raise TrafficError(f"{path} line {number}: not JSON ({error.msg})") from None
-        text = item.get("input", item.get("text")) if isinstance(item, dict) else None
-        if not isinstance(text, str) or not text.strip():
-            raise TrafficError(f'{path} line {number}: needs a non-empty "input" or "text"')
-        if split is None or task.split_of(text) == split:
-            inputs.append(text)
     if not inputs:
         raise TrafficError(f"{path}: no inputs" + (f" in split {split!r}" if split else ""))
     return inputs

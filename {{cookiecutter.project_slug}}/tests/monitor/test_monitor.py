@@ -14,6 +14,7 @@ from monitor.feedback import FeedbackError, accuracy, attach
 from monitor.logs import LogError, LoggedRequest, read_lines, read_log
 from monitor.reference import Reference
 from monitor.run import judge
+from monitor.traffic import TrafficError, read_inputs
 from policies.gates import load_gates
 from serving.request_log import LOGGER
 
@@ -183,3 +184,17 @@ def test_cli_errors_say_what_to_do(tmp_path, capsys):
     assert "ISO 8601" in capsys.readouterr().err
     assert cli.main(["traffic", "--name", "nobody", "--file", str(log)]) == 2
     assert "make serve NAME=nobody" in capsys.readouterr().err
+
+
+def test_traffic_inputs_are_checked_with_line_numbers(tmp_path):
+    path = tmp_path / "inputs.jsonl"
+    path.write_text('{"input": "where is my parcel"}\n\n{"text": "refund please"}\n')
+    assert read_inputs(path) == ["where is my parcel", "refund please"]
+    path.write_text('{"input": "ok"}\n{"input": ""}\n')
+    with pytest.raises(TrafficError, match='line 2: needs a non-empty "input"'):
+        read_inputs(path)
+    path.write_text('{"input": "ok"}\n{oops\n')
+    with pytest.raises(TrafficError, match="line 2: not JSON"):
+        read_inputs(path)
+    with pytest.raises(TrafficError, match="no such file"):
+        read_inputs(tmp_path / "missing.jsonl")
