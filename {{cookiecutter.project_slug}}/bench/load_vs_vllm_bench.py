@@ -1,10 +1,15 @@
 """Our Locust load test against vLLM's own benchmark client, on the same server, at the same time.
 
-    python bench/load_vs_vllm_bench.py [--concurrency 4] [--duration 20] [--max-tokens 64]
-        [--rounds 5] [--endpoint URL/v1 --model NAME --model-dir DIR | --serve MODEL [--no-pin]]
+    python bench/load_vs_vllm_bench.py [--concurrency 4 | --rate R] [--duration 20]
+        [--max-tokens 64] [--rounds 5]
+        [--endpoint URL/v1 --model NAME --model-dir DIR | --serve MODEL [--no-pin]]
 
-Both clients send the same prompts (user messages from loadtest/prompts.jsonl), each with
-`--concurrency` requests in flight, `ignore_eos` and the same max tokens, and both stream.
+Both clients send the same prompts (user messages from loadtest/prompts.jsonl), `ignore_eos` and
+the same max tokens, and both stream. Closed loop (default): each keeps `--concurrency` requests
+in flight. Open loop (`--rate R`): each sends Poisson arrivals at R req/s (ours: `loadtest.run
+--rate`; vLLM's: `--request-rate R`, burstiness 1, no concurrency cap), and the targets are our
+achieved (sent) rate within 10 % of vLLM's client's, our TTFT and ITL p50/p95 within 20 % of its
+(ITL per chunk on both sides: vLLM's definition, our `chunk_itl_s`).
 
 Why paired, not one after the other: measured on a shared 2-core machine, back-to-back runs of
 the same client differed by up to 40 % from one round to the next, more than the 10 % bar. Run
@@ -41,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from loadtest import server_metrics  # noqa: E402
-from loadtest.metrics import percentile  # noqa: E402
+from loadtest.metrics import percentile, rate_of  # noqa: E402
 from loadtest.prompts import load_prompts  # noqa: E402
 
 VENVS = Path(os.environ.get("VENVS", ROOT / ".venv"))
@@ -92,6 +97,7 @@ def ours_requests(samples_file: Path, wall_minus_perf: float) -> list[dict]:
                 "ttft": sample["ttft_s"],
                 "times": token_times(start, sample["ttft_s"], sample["itl_s"]),
                 "tokens": sample["output_tokens"],
+                "chunk_itl": sample.get("chunk_itl_s", []),
             }
         )
     return requests
@@ -106,7 +112,9 @@ def peer_requests(result: dict) -> list[dict]:
     ):
         if tokens and ttft:
             times = token_times(start, ttft, gaps)
-            requests.append({"start": start, "ttft": ttft, "times": times, "tokens": tokens})
+            requests.append(
+                {"start": start, "ttft": ttft, "times": times, "tokens": tokens, "chunk_itl": gaps}
+            )
     return requests
 
 
@@ -120,11 +128,17 @@ def in_window(requests: list[dict], low: float, high: float) -> dict:
         r["tokens"] / len(r["times"]) * sum(low <= t < high for t in r["times"]) for r in requests
     )
     sent = [r for r in requests if low <= r["start"] < high]
+    ttfts = [1000 * r["ttft"] for r in sent]
+    itls = [1000 * gap for r in sent for gap in r.get("chunk_itl", [])]
     return {
         "requests": len(sent),
+        "sent_per_s": len(sent) / (high - low),
         "output_tokens_per_s": tokens / (high - low),
-        "ttft_p50_ms": _median([1000 * r["ttft"] for r in sent]),
-        "ttft_mean_ms": 1000 * sum(r["ttft"] for r in sent) / len(sent) if sent else None,
+        "ttft_p50_ms": _median(ttfts),
+        "ttft_p95_ms": percentile(ttfts, 95),
+        "ttft_mean_ms": sum(ttfts) / len(sent) if sent else None,
+        "itl_p50_ms": percentile(itls, 50),
+        "itl_p95_ms": percentile(itls, 95),
     }
 
 
@@ -165,7 +179,10 @@ def start_peer(
     command += ["--endpoint", "/v1/chat/completions", "--model", model, "--tokenizer", model_dir]
     command += ["--dataset-name", "sharegpt", "--dataset-path", str(dataset)]
     command += ["--sharegpt-output-len", str(args.max_tokens), "--num-prompts", str(requests)]
-    command += ["--max-concurrency", str(args.concurrency), "--request-rate", "inf"]
+    if args.rate:  # open loop: Poisson arrivals (burstiness 1), no cap on requests in flight
+        command += ["--request-rate", str(args.rate), "--burstiness", "1"]
+    else:
+        command += ["--max-concurrency", str(args.concurrency), "--request-rate", "inf"]
     command += ["--ignore-eos", "--temperature", "0", "--disable-tqdm"]
     command += ["--save-result", "--save-detailed", "--result-dir", str(work)]
     command += ["--result-filename", "peer-result.json"]
@@ -198,7 +215,8 @@ def run_ours(endpoint: str, model: str, args: argparse.Namespace, work: Path) ->
     out = work / "ours"
     command = [*CLIENT_PREFIX, str(VENVS / "loadtest" / "bin" / "python"), "-m", "loadtest.run"]
     command += ["--endpoint", endpoint, "--model", model, "--ignore-eos", "--out", str(out)]
-    command += ["--users", str(args.concurrency), "--duration", str(args.duration)]
+    load = ["--rate", str(args.rate)] if args.rate else ["--users", str(args.concurrency)]
+    command += [*load, "--duration", str(args.duration)]
     command += ["--max-tokens", str(args.max_tokens), "--prompts", str(prompts)]
     done = subprocess.run(
         command,
@@ -244,10 +262,14 @@ def paired_round(
             f"the clients overlapped for only {max(high - low, 0):.1f} s; raise --duration"
         )
     ttft = server["ttft_ms"] if server.get("available") else {}
+    # Sent rate over each client's whole run too: a window of ~17 s holds +-12 % of the count's
+    # own noise, while over the run each client's count is fixed by its schedule.
+    ours_figures = {**in_window(ours, low, high), "run_sent_per_s": rate_of(starts(ours))}
+    peer_figures = {**in_window(peer_list, low, high), "run_sent_per_s": rate_of(starts(peer_list))}
     return {
         "window_s": high - low,
-        "ours": in_window(ours, low, high),
-        "peer": in_window(peer_list, low, high),
+        "ours": ours_figures,
+        "peer": peer_figures,
         "server": {"p50": ttft.get("p50"), "p50_bucket": ttft.get("p50_bucket")},
         "peer_rate": len([r for r in peer_list if low <= r["start"] < high]) / (high - low),
         "peer_outlasted_ours": peer_list[-1]["start"] >= ours[-1]["start"],
@@ -256,6 +278,10 @@ def paired_round(
 
 def _start(request: dict) -> float:
     return request["start"]
+
+
+def starts(requests: list[dict]) -> list[float]:
+    return [r["start"] for r in requests]
 
 
 BENCH_SERVER = f"bench-{os.getpid()}"
@@ -287,6 +313,7 @@ def main() -> int:
     parser.add_argument("--model-dir", help="the served model's directory (tokenizer)")
     parser.add_argument("--serve", help="start `make serve MODEL=` on this alias, version or dir")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight, each")
+    parser.add_argument("--rate", type=float, help="open loop: Poisson arrivals, req/s, each")
     parser.add_argument("--duration", type=float, default=20, help="seconds of our load a round")
     parser.add_argument("--settle", type=float, default=2, help="seconds skipped after start-up")
     parser.add_argument("--max-tokens", type=int, default=64)
@@ -314,7 +341,7 @@ def main() -> int:
                 work = Path(scratch) / f"round-{number}"
                 work.mkdir()
                 # Enough requests for the peer to outlast our run and its start-up (~10 s).
-                peer_n = math.ceil(rate * (args.duration + 10) * 1.3)
+                peer_n = math.ceil((args.rate or rate) * (args.duration + 10) * 1.3)
                 result = paired_round(endpoint, model, model_dir, peer_n, args, work)
                 rate = max(result["peer_rate"], 0.5)
                 rounds.append(result)
@@ -376,8 +403,13 @@ def report(rounds: list[dict], args: argparse.Namespace) -> None:
     def median_of(side: str, key: str) -> float | None:
         return _median([r[side][key] for r in rounds])
 
+    load = (
+        f"each client sends Poisson arrivals at {args.rate:g} req/s"
+        if args.rate
+        else f"each client keeps {args.concurrency} requests in flight"
+    )
     print(
-        f"\n{args.rounds} rounds; each client keeps {args.concurrency} requests in flight, "
+        f"\n{args.rounds} rounds; {load}, "
         f"max_tokens {args.max_tokens} (ignore_eos); medians; load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
         + (
@@ -399,11 +431,38 @@ def report(rounds: list[dict], args: argparse.Namespace) -> None:
         median_of("peer", "output_tokens_per_s"),
         "{:.1f}",
     )
-    _row("TTFT p50 (ms)", median_of("ours", "ttft_p50_ms"), median_of("peer", "ttft_p50_ms"))
-    _row("TTFT mean (ms)", median_of("ours", "ttft_mean_ms"), median_of("peer", "ttft_mean_ms"))
+    _row(
+        "sent req/s in the window", median_of("ours", "sent_per_s"), median_of("peer", "sent_per_s")
+    )
+    _row(
+        "sent req/s over the whole run",
+        median_of("ours", "run_sent_per_s"),
+        median_of("peer", "run_sent_per_s"),
+    )
+    for key, label in (
+        ("ttft_p50_ms", "TTFT p50 (ms)"),
+        ("ttft_p95_ms", "TTFT p95 (ms)"),
+        ("ttft_mean_ms", "TTFT mean (ms)"),
+        ("itl_p50_ms", "ITL p50 per chunk (ms)"),
+        ("itl_p95_ms", "ITL p95 per chunk (ms)"),
+    ):
+        _row(label, median_of("ours", key), median_of("peer", key))
     print(f"{'server histogram TTFT p50 (ms)':36}{median_of('server', 'p50') or 0:>14.2f}")
 
     print("\ntargets (median of the per-round ratios):")
+    if args.rate:
+        _target(
+            "our sent rate over the run / peer's, within 10 %",
+            _ratios(rounds, "ours", "peer", "run_sent_per_s"),
+            0.10,
+        )
+        _target(
+            "our sent rate in the window / peer's (reference)",
+            _ratios(rounds, "ours", "peer", "sent_per_s"),
+            0.10,
+        )
+        for key in ("ttft_p50_ms", "ttft_p95_ms", "itl_p50_ms", "itl_p95_ms"):
+            _target(f"our {key} / peer's, within 20 %", _ratios(rounds, "ours", "peer", key), 0.20)
     _target(
         "our tokens/s / peer's, within 10 %",
         _ratios(rounds, "ours", "peer", "output_tokens_per_s"),

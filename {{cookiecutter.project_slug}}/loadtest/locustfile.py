@@ -11,6 +11,12 @@ Normally started by `make load` (loadtest/run.py); the same file runs distribute
 - Arrival times are those of the socket reads, not of requests' yields: requests hands over one
   HTTP chunk (one SSE event) at a time, so events that came in one read were timed microseconds
   apart and read as ~0.05 ms inter-token gaps (`_read_clock`; loadtest/sse.py defines ITL).
+- Open loop (`--arrival-rate`): the users are a pool of senders for a seeded Poisson schedule
+  (loadtest/arrivals.py says why Locust's own pacing does not fit); each process sends its share
+  of the rate (distributed: rate / --expect-workers, a seed per worker), and every arrival is
+  recorded with its scheduled time, sent late or dropped.
+- What each request asks for (prompt, answer length) comes from the profile's request mix
+  (loadtest/mix.py), drawn from a generator seeded per request, so runs are reproducible.
 - In distributed mode the raw samples travel to the master with the regular worker reports, and
   when the run time is up the master has every worker finish its in-flight requests and hand
   over its last samples before it quits (`_flush_workers`): Locust itself waits 0.5 s.
@@ -23,21 +29,25 @@ import json
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.event
 import psutil
 from locust import HttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtest.prompts import DEFAULT_PROMPTS, load_prompts
+from loadtest.arrivals import Dispatcher, PoissonSchedule
+from loadtest.mix import Mix, Request
+from loadtest.profile import PROFILE_FILE, load_profile
 from loadtest.sse import StreamMeter, StreamResult
 
 SAMPLES: list[dict[str, Any]] = []
+DROPPED: list[dict[str, Any]] = []
 CPU: list[float] = []
 _user_numbers = itertools.count()
-_prompts: list[dict] = []
 _unflushed: set[str] = set()  # master: workers whose last samples have not come yet
 FLUSH, FLUSHED = "llm_flush", "llm_flushed"
 
@@ -45,12 +55,15 @@ FLUSH, FLUSHED = "llm_flush", "llm_flushed"
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     parser.add_argument("--model", default="", help="served model name (required)")
-    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--load-profile", default=str(PROFILE_FILE), help="request mix, open loop")
+    parser.add_argument("--max-tokens", type=int, default=0, help="one class capped at N")
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--ignore-eos", choices=["true", "false"], default="false")
-    parser.add_argument("--prompts", default=str(DEFAULT_PROMPTS))
+    parser.add_argument("--prompts", default="", help="every class's prompts (default: profile)")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--request-timeout", type=float, default=120.0)
+    parser.add_argument("--arrival-rate", type=float, default=0.0, help="req/s; 0 = closed loop")
+    parser.add_argument("--arrival-window", type=float, default=0.0, help="s of arrivals planned")
     parser.add_argument("--samples-out", default="", help="JSONL of raw per-request samples")
 
 
@@ -58,7 +71,6 @@ def _options(parser: Any) -> None:
 def _init(environment: Any, **_: Any) -> None:
     if not environment.parsed_options.model:
         raise SystemExit("ERROR: --model (the served model name) is required")
-    _prompts[:] = load_prompts(Path(environment.parsed_options.prompts)).prompts
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         runner.register_message(FLUSHED, _receive_flush)
@@ -67,6 +79,61 @@ def _init(environment: Any, **_: Any) -> None:
     if isinstance(runner, WorkerRunner):
         # Concurrent: stopping the users waits for their requests (up to --stop-timeout).
         runner.register_message(FLUSH, _flush, concurrent=True)
+
+
+@dataclass
+class _Run:
+    """What this process sends: the mix and, open loop, its arrival schedule."""
+
+    mix: Mix
+    seed: str
+    dispatcher: Dispatcher | None
+    wall_minus_perf: float = field(default_factory=lambda: time.time() - time.perf_counter())
+    closed: gevent.event.Event = field(default_factory=gevent.event.Event)
+
+
+_run: list[_Run] = []
+
+
+def _run_of(environment: Any) -> _Run:
+    """Built at the first user's start: a worker has the master's options only from then on."""
+    if _run:
+        return _run[0]
+    options, runner = environment.parsed_options, environment.runner
+    profile = load_profile(
+        Path(options.load_profile),
+        max_tokens=options.max_tokens or None,
+        ignore_eos=options.ignore_eos == "true" or None,
+        prompts=Path(options.prompts) if options.prompts else None,
+    )
+    worker = runner.worker_index if isinstance(runner, WorkerRunner) else 0
+    dispatcher = None
+    if options.arrival_rate > 0:
+        # Each process sends its share; independent Poisson streams add up to the total rate.
+        # The master hands --expect-workers to its workers with the other options.
+        workers = max(options.expect_workers, 1) if isinstance(runner, WorkerRunner) else 1
+        schedule = PoissonSchedule(
+            options.arrival_rate / workers,
+            f"{options.seed}-arrivals-{worker}",
+            time.perf_counter(),
+            options.arrival_window or None,
+        )
+        dispatcher = Dispatcher(schedule, profile.open_loop.drop_after_s)
+    _run.append(_Run(Mix(profile), f"{options.seed}-{worker}", dispatcher))
+    return _run[0]
+
+
+@events.test_stopping.add_listener
+def _close_arrivals(environment: Any, **_: Any) -> None:
+    """No arrival is sent after the run time; those that waited too long for a sender: dropped."""
+    if not _run or _run[0].dispatcher is None:
+        return
+    run = _run[0]
+    run.closed.set()
+    for at in run.dispatcher.close(time.perf_counter()):  # type: ignore[union-attr]
+        DROPPED.append(
+            {"scheduled_at": at + run.wall_minus_perf, "reason": "no free sender (at the stop)"}
+        )
 
 
 def _sample_cpu() -> None:
@@ -109,6 +176,7 @@ def sample_of(result: StreamResult, started_wall: float, status: int) -> dict[st
         "chunk_itl_s": result.chunk_itl_s,
         "e2e_s": result.e2e_s,
         "output_tokens": result.output_tokens,
+        "input_tokens": result.input_tokens,
         "usage_reported": result.usage_reported,
         "finish_reason": result.finish_reason,
         "error": result.error,
@@ -124,6 +192,7 @@ def _error_sample(message: str, started_wall: float, elapsed: float, status: int
         "chunk_itl_s": [],
         "e2e_s": elapsed,
         "output_tokens": 0,
+        "input_tokens": None,
         "usage_reported": False,
         "finish_reason": None,
         "error": message,
@@ -131,26 +200,52 @@ def _error_sample(message: str, started_wall: float, elapsed: float, status: int
 
 
 class ChatUser(HttpUser):
-    wait_time = constant(0)  # closed loop: concurrency == number of users
+    # Closed loop: the next request as soon as this one ended, so concurrency == users.
+    # Open loop: the task itself waits for the arrival it takes (loadtest/arrivals.py).
+    wait_time = constant(0)
 
     def on_start(self) -> None:
-        options = self.environment.parsed_options
-        # Each user draws its own reproducible sequence of prompts.
-        self.rng = random.Random(f"{options.seed}-{next(_user_numbers)}")
+        self.run = _run_of(self.environment)
+        self.number = next(_user_numbers)
+        self.sent = itertools.count()
 
     @task
     def chat(self) -> None:
+        run = self.run
+        if run.dispatcher is None:
+            rng = random.Random(f"{run.seed}-user-{self.number}-{next(self.sent)}")
+            self._send(run.mix.draw(rng), scheduled_wall=None)
+            return
+        free_at = time.perf_counter()
+        arrival, dropped = run.dispatcher.claim(free_at)
+        for at in dropped:
+            DROPPED.append({"scheduled_at": at + run.wall_minus_perf, "reason": "no free sender"})
+        if arrival is None:
+            run.closed.wait()  # the run is over: nothing more to send
+            return
+        # Sleep until the arrival is due; wake at once when the run ends meanwhile.
+        if run.closed.wait(timeout=max(0.0, arrival.scheduled - time.perf_counter())):
+            return
+        rng = random.Random(f"{run.seed}-arrival-{arrival.index}")
+        # Waiting for a free sender (the pool was full) vs waking late (a busy event loop).
+        sender_wait = max(0.0, free_at - arrival.scheduled)
+        scheduled_wall = arrival.scheduled + run.wall_minus_perf
+        self._send(run.mix.draw(rng), scheduled_wall, sender_wait)
+
+    def _send(
+        self, request: Request, scheduled_wall: float | None, sender_wait_s: float = 0.0
+    ) -> None:
         options = self.environment.parsed_options
         payload = {
             "model": options.model,
-            "messages": self.rng.choice(_prompts)["messages"],
-            "max_tokens": options.max_tokens,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
             "temperature": options.temperature,
             "stream": True,
             # vLLM extension: a running token count in every chunk, for chunks of several tokens.
             "stream_options": {"include_usage": True, "continuous_usage_stats": True},
         }
-        if options.ignore_eos == "true":
+        if request.ignore_eos:
             payload["ignore_eos"] = True  # vLLM extension: always generate max_tokens
         started_wall, started = time.time(), time.perf_counter()
         meter = StreamMeter(started)
@@ -166,28 +261,33 @@ class ChatUser(HttpUser):
                 detail = response.text[:300] if response.status_code else str(response.error)
                 message = f"HTTP {response.status_code}: {detail}"
                 response.failure(message)
-                self._record(
-                    _error_sample(
-                        message, started_wall, time.perf_counter() - started, response.status_code
-                    )
+                sample = _error_sample(
+                    message, started_wall, time.perf_counter() - started, response.status_code
                 )
-                return
-            arrived = _read_clock(response)
-            try:
-                for chunk in response.iter_content(chunk_size=None):
-                    meter.feed(chunk, arrived())
-            except Exception as error:  # a broken connection mid-stream is a failed request
-                meter.fail(f"stream broken: {error}")
-            result = meter.finish(time.perf_counter())
-            if result.ok:
-                response.success()
             else:
-                response.failure(result.error)
-        self._record(sample_of(result, started_wall, 200))
+                arrived = _read_clock(response)
+                try:
+                    for chunk in response.iter_content(chunk_size=None):
+                        meter.feed(chunk, arrived())
+                except Exception as error:  # a broken connection mid-stream is a failed request
+                    meter.fail(f"stream broken: {error}")
+                result = meter.finish(time.perf_counter())
+                if result.ok:
+                    response.success()
+                else:
+                    response.failure(result.error)
+                sample = sample_of(result, started_wall, 200)
+        # What was asked travels with the sample: the gate judges truncation on natural answers.
+        sample["request_class"] = request.request_class
+        sample["max_tokens"] = request.max_tokens
+        sample["ignore_eos"] = request.ignore_eos
+        if scheduled_wall is not None:
+            sample["scheduled_at"] = scheduled_wall
+            sample["queue_delay_s"] = max(0.0, started_wall - scheduled_wall)
+            sample["sender_wait_s"] = sender_wait_s
+        self._record(sample)
 
     def _record(self, sample: dict[str, Any]) -> None:
-        # The mode travels with the samples: an analysed (GKE) run is gated as it was run.
-        sample["ignore_eos"] = self.environment.parsed_options.ignore_eos == "true"
         SAMPLES.append(sample)
         fire = self.environment.events.request.fire
         if sample["error"] is not None:
@@ -243,12 +343,14 @@ class ChatUser(HttpUser):
 def _ship(client_id: str, data: dict[str, Any], **_: Any) -> None:
     """Worker: move the raw samples gathered since the last report into the report."""
     data["llm_samples"], SAMPLES[:] = list(SAMPLES), []
+    data["llm_dropped"], DROPPED[:] = list(DROPPED), []
     data["llm_cpu"], CPU[:] = list(CPU), []
 
 
 @events.worker_report.add_listener
 def _receive(client_id: str, data: dict[str, Any], **_: Any) -> None:
     SAMPLES.extend(data.get("llm_samples", []))
+    DROPPED.extend(data.get("llm_dropped", []))
     CPU.extend(data.get("llm_cpu", []))
 
 
@@ -291,6 +393,7 @@ def _write_samples(environment: Any, **_: Any) -> None:
     if not out or isinstance(environment.runner, WorkerRunner):
         return
     lines = [json.dumps({"kind": "request", **s}) for s in SAMPLES]
+    lines += [json.dumps({"kind": "dropped", **d}) for d in DROPPED]
     lines += [json.dumps({"kind": "cpu", "percent": p}) for p in CPU]
     tmp = Path(out).with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + ("\n" if lines else ""))

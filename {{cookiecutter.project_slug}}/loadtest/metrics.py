@@ -53,17 +53,100 @@ def ignore_eos_of(samples: list[dict[str, Any]], default: bool) -> bool:
     return recorded.pop() if len(recorded) == 1 else default
 
 
+def due_at(record: dict[str, Any]) -> float:
+    """When a request was due: its arrival time (open loop, dropped ones too), else its send."""
+    return record["scheduled_at"] if "scheduled_at" in record else record["t_start"]
+
+
+def after_warmup(records: list[dict[str, Any]], start: float, warmup_s: float) -> list[dict]:
+    """The records of requests due `warmup_s` or more after `start`."""
+    return [r for r in records if due_at(r) >= start + warmup_s]
+
+
+def rate_of(times: list[float]) -> float | None:
+    """Events per second from their times: (n - 1) gaps over the span (None for < 2)."""
+    if len(times) < 2 or max(times) == min(times):
+        return None
+    return (len(times) - 1) / (max(times) - min(times))
+
+
+def tpot_s(sample: dict[str, Any]) -> float | None:
+    """Time per output token after the first, as vLLM's benchmark defines it
+    (vllm/benchmarks/serve.py `calculate_metrics`: (latency - ttft) / (output_len - 1), only
+    for answers of more than one token)."""
+    if sample["ttft_s"] is None or sample["output_tokens"] <= 1:
+        return None
+    return (sample["e2e_s"] - sample["ttft_s"]) / (sample["output_tokens"] - 1)
+
+
+def open_loop_summary(
+    samples: list[dict[str, Any]],
+    dropped: list[dict[str, Any]],
+    rate: float,
+    late_ms: float,
+    window_s: float | None = None,
+) -> dict[str, Any]:
+    """Did the arrivals happen as scheduled? Rates, queueing delay, late and dropped requests.
+
+    offered: arrivals scheduled (sent or dropped); sent_per_s is the achieved arrival rate, both
+    over the arrival window (`window_s`, the measured part of the run) when known, else from the
+    gaps ((n - 1) / span, which reads high for a schedule that fills a known window);
+    queueing delay: sent - scheduled; late: delay > `late_ms`, because no sender of the pool was
+    free in time (`late_no_free_sender`) or the generator's event loop woke late (the rest);
+    dropped: no sender within the profile's drop_after_s (loadtest/arrivals.py `Dispatcher`).
+    """
+    sent = [s for s in samples if "scheduled_at" in s]
+    delays = [s["queue_delay_s"] for s in sent]
+    late = [s for s in sent if s["queue_delay_s"] * 1000 > late_ms]
+    no_sender = [s for s in late if s.get("sender_wait_s", 0.0) * 1000 > late_ms]
+    offered = len(sent) + len(dropped)
+    if window_s:
+        offered_per_s, sent_per_s = offered / window_s, len(sent) / window_s
+    else:
+        offered_per_s = rate_of([r["scheduled_at"] for r in sent + dropped])
+        sent_per_s = rate_of([s["t_start"] for s in sent])
+    return {
+        "target_rate": rate,
+        "window_s": window_s,
+        "offered": offered,
+        "offered_per_s": offered_per_s,
+        "sent": len(sent),
+        "sent_per_s": sent_per_s,
+        "queue_delay_ms": distribution_ms(delays),
+        # What the user waited: the client-side queue counts too (no coordinated omission).
+        "ttft_from_arrival_ms": distribution_ms(
+            [s["queue_delay_s"] + s["ttft_s"] for s in sent if s["ttft_s"] is not None]
+        ),
+        "late": len(late),
+        "late_rate": len(late) / len(sent) if sent else 0.0,
+        "late_no_free_sender": len(no_sender),
+        "late_after_ms": late_ms,
+        "dropped": len(dropped),
+        "dropped_rate": len(dropped) / offered if offered else 0.0,
+    }
+
+
 def summarize(
-    samples: list[dict[str, Any]], gates: LoadGates, ignore_eos: bool = False
+    samples: list[dict[str, Any]],
+    gates: LoadGates,
+    ignore_eos: bool = False,
+    open_loop: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Latency distributions, throughput, error/truncation rates and goodput of one run.
 
-    With `ignore_eos` every answer runs to max_tokens by design: its finish_reason `length` is
-    still counted, but the truncation rate is not gated (`truncation_gated`).
+    A forced-length answer (its sample's `ignore_eos`, else the run's `ignore_eos`) runs to
+    max_tokens by design: only natural answers count towards the truncation rate, and a run
+    with none is not gated on truncation (`truncation_gated`); its rate (~1) is reported.
+    Throughput and TPOT as vLLM's benchmark defines them (vllm/benchmarks/serve.py
+    `calculate_metrics`): output and total (input + output) tokens over the run's duration.
+    `open_loop` = {"rate", "late_after_ms", "dropped": records, "window_s"}: see
+    `open_loop_summary`.
     """
     ok = [s for s in samples if s["error"] is None]
     errors = [s for s in samples if s["error"] is not None]
-    truncated = [s for s in ok if s["finish_reason"] == "length"]
+    natural = [s for s in ok if not s.get("ignore_eos", ignore_eos)]
+    judged = natural if natural or not ok else ok
+    truncated = [s for s in judged if s["finish_reason"] == "length"]
     good = [s for s in ok if meets_slo(s, gates)]
     # The measured window runs from the first request sent to the last response finished.
     window = (
@@ -72,31 +155,37 @@ def summarize(
         else 0.0
     )
     tokens = sum(s["output_tokens"] for s in ok)
+    input_tokens = sum(s.get("input_tokens") or 0 for s in ok)
     good_tokens = sum(s["output_tokens"] for s in good)
     n = len(samples)
 
     def rate(count: float) -> float:
         return count / window if window > 0 else 0.0
 
-    return {
+    summary = {
         "requests": n,
         "ok_requests": len(ok),
         "errors": len(errors),
         "error_rate": len(errors) / n if n else 0.0,
         "ignore_eos": ignore_eos,
         "truncations": len(truncated),
-        "truncation_rate": len(truncated) / len(ok) if ok else 0.0,
-        "truncation_gated": not ignore_eos,
+        "truncation_rate": len(truncated) / len(judged) if judged else 0.0,
+        "truncation_gated": bool(natural) if ok else not ignore_eos,
         "window_s": window,
         "requests_per_s": rate(len(ok)),
         "output_tokens": tokens,
         "output_tokens_per_s": rate(tokens),
+        # Server-counted prompt tokens (chat template included); 0 when usage is not reported.
+        "input_tokens": input_tokens,
+        "input_tokens_per_request": (input_tokens / len(ok)) if ok else 0.0,
+        "total_tokens_per_s": rate(input_tokens + tokens),
         "usage_reported_fraction": (sum(s["usage_reported"] for s in ok) / len(ok)) if ok else 0.0,
         "ttft_ms": distribution_ms([s["ttft_s"] for s in ok if s["ttft_s"] is not None]),
         # Per token (gated); per chunk as vLLM's benchmark client counts (see loadtest/sse.py).
         "itl_ms": distribution_ms([gap for s in ok for gap in s["itl_s"]]),
         "chunk_itl_ms": distribution_ms([gap for s in ok for gap in s.get("chunk_itl_s", [])]),
         "e2e_ms": distribution_ms([s["e2e_s"] for s in ok]),
+        "tpot_ms": distribution_ms([t for s in ok if (t := tpot_s(s)) is not None]),
         "output_tokens_per_request": (tokens / len(ok)) if ok else 0.0,
         "goodput": {
             "requests": len(good),
@@ -105,6 +194,34 @@ def summarize(
             "output_tokens_per_s": rate(good_tokens),
         },
         "error_examples": sorted({s["error"] for s in errors})[:5],
+        "request_classes": _by_class(ok),
+    }
+    if open_loop is not None:
+        summary["open_loop"] = open_loop_summary(
+            samples,
+            open_loop["dropped"],
+            open_loop["rate"],
+            open_loop["late_after_ms"],
+            open_loop.get("window_s"),
+        )
+    return summary
+
+
+def _by_class(ok: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per request class: how many, and the input / output lengths they had."""
+    classes: dict[str, list[dict]] = {}
+    for s in ok:
+        classes.setdefault(s.get("request_class", "default"), []).append(s)
+    return {
+        name: {
+            "requests": len(group),
+            "input_tokens_mean": sum(s.get("input_tokens") or 0 for s in group) / len(group),
+            "output_tokens": {
+                f"p{q}": percentile([s["output_tokens"] for s in group], q) for q in PERCENTILES
+            }
+            | {"mean": sum(s["output_tokens"] for s in group) / len(group)},
+        }
+        for name, group in sorted(classes.items())
     }
 
 
@@ -129,6 +246,13 @@ def gate(summary: dict[str, Any], gates: LoadGates) -> dict[str, Any]:
     if not summary.get("truncation_gated", True):
         note = "not gated: ignore_eos runs to max_tokens"
         checks[5] = {**checks[5], "passed": True, "note": note}
+    if "open_loop" in summary:
+        # A dropped arrival is a request the service never answered, like an error; and a user
+        # waits from the arrival, so the time queued for a free sender counts towards TTFT.
+        loop = summary["open_loop"]
+        checks.append(_check("dropped_rate", loop["dropped_rate"], gates.max_error_rate))
+        from_arrival = loop["ttft_from_arrival_ms"]["p95"]
+        checks.append(_check("ttft_from_arrival_p95_ms", from_arrival, gates.ttft_p95_ms))
     return {
         "passed": all(c["passed"] for c in checks),
         "checks": checks,

@@ -31,16 +31,109 @@ def _value(check: dict[str, Any]) -> str:
     return f"{_ms(value)} ms"
 
 
+def _load_line(summary: dict[str, Any]) -> str:
+    load = summary["load"]
+    if load.get("rate") is not None:
+        how = (
+            f"open loop, Poisson arrivals at {load['rate']:g} req/s (pool of {load['users']} "
+            f"users) for {load['duration_s']:.0f} s"
+        )
+    else:
+        how = f"{load['users']} concurrent users for {load['duration_s']:.0f} s"
+    if load.get("warmup_s"):
+        how += f" ({load['warmup_s']:g} s warm-up not measured)"
+    if load.get("workers"):
+        how += f", Locust master + {load['workers']} workers"
+    mix = load.get("mix") or []
+    classes = ", ".join(
+        f"{c['name']} {100 * c['weight'] / sum(m['weight'] for m in mix):.0f} % "
+        f"({_lengths(c['output_tokens'])})"
+        for c in mix
+    )
+    return (
+        f"`{summary['model']}` at `{summary['endpoint']}`, {how}; requests: {classes or 'n/a'}"
+        f"{', ignore_eos' if load['ignore_eos'] else ''}; measured on {summary['measured_on']}."
+    )
+
+
+def _lengths(spec: dict[str, Any]) -> str:
+    kind = spec["distribution"]
+    if kind == "natural":
+        return f"ends on its own, max {spec['max']} tokens"
+    if kind == "fixed":
+        return f"{spec['max']} tokens"
+    if kind == "uniform":
+        return f"{spec['min']}-{spec['max']} tokens, uniform"
+    return (
+        f"lognormal median {spec['median']:g}, sigma {spec['sigma']:g}, {spec['min']}-{spec['max']}"
+    )
+
+
+def _open_loop(loop: dict[str, Any]) -> list[str]:
+    delay = loop["queue_delay_ms"]
+    return [
+        "",
+        "### Open loop",
+        "",
+        f"- Arrivals: target {loop['target_rate']:g} req/s, offered "
+        f"{_num(loop['offered_per_s'])} req/s ({loop['offered']} scheduled, Poisson), sent "
+        f"**{_num(loop['sent_per_s'])} req/s** ({loop['sent']})",
+        f"- Queueing delay (sent - scheduled): p50 {_ms(delay['p50'])} ms, p95 "
+        f"{_ms(delay['p95'])} ms, max {_ms(delay['max'])} ms; TTFT from the arrival p95 "
+        f"{_ms(loop['ttft_from_arrival_ms']['p95'])} ms (gated)",
+        f"- Late (> {loop['late_after_ms']:g} ms): {loop['late']} ({_pct(loop['late_rate'])}), "
+        f"{loop['late_no_free_sender']} of them for want of a free sender; dropped (no free "
+        f"sender within drop_after_s): {loop['dropped']} ({_pct(loop['dropped_rate'])})",
+    ]
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _knee(summary: dict[str, Any]) -> list[str]:
+    knee = summary["knee"]
+    rate = knee["rate"]
+    verdict = {
+        "converged": f"**{rate} req/s**",
+        "max_rate": f"**at least {rate} req/s** (the search's max_rate passed)",
+        "budget": f"**{rate} req/s so far**, not confirmed: the run budget was spent",
+        "no_rate": "**none**: no rate tried met every SLO",
+    }[knee["stopped_by"]]
+    rule = knee["rule"]
+    lines = [
+        "",
+        "### Knee search (open loop)",
+        "",
+        f"Highest rate within every SLO: {verdict}; {len(knee['runs'])} runs in "
+        f"{knee['elapsed_s'] / 60:.1f} min. Rule: double from {rule['start_rate']:g} req/s "
+        f"while passing, bisect to {100 * rule['resolution']:.0f} %; failures and the knee "
+        f"measured {rule['repeats']} times (the majority decides); {rule['warmup_s']:g} s "
+        "warm-up excluded per run. "
+        "Curve: `knee.json`, plot: `knee.svg`.",
+        "",
+        "| run | rate | sent/s | dropped | TTFT p50 / p95 | ITL p50 / p95 | TPOT p50 | "
+        "goodput req/s | tokens/s | SLOs |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for number, row in enumerate(knee["curve"], start=1):
+        lines.append(
+            f"| {number} | {row['rate']:g} | {_num(row['sent_per_s'])} | "
+            f"{_pct(row['dropped_rate'])} | {_ms(row['ttft_p50_ms'])} / {_ms(row['ttft_p95_ms'])}"
+            f" | {_ms(row['itl_p50_ms'])} / {_ms(row['itl_p95_ms'])} | {_ms(row['tpot_p50_ms'])}"
+            f" | {row['goodput_requests_per_s']:.2f} | {row['output_tokens_per_s']:,.1f} | "
+            f"{'pass' if row['passed'] else 'FAIL: ' + ', '.join(row['failed'])} |"
+        )
+    return lines
+
+
 def render(summary: dict[str, Any]) -> str:
     run = summary
     verdict = "PASS" if summary["passed"] else "FAIL"
-    load = summary["load"]
     lines = [
         f"## Load test: {verdict}",
         "",
-        f"`{summary['model']}` at `{summary['endpoint']}`, {load['users']} concurrent users for "
-        f"{load['duration_s']:.0f} s, max_tokens {load['max_tokens']}"
-        f"{', ignore_eos' if load['ignore_eos'] else ''}; measured on {summary['measured_on']}.",
+        _load_line(summary),
         "",
         "| SLO | measured | threshold | |",
         "|---|---:|---:|---|",
@@ -60,6 +153,7 @@ def render(summary: dict[str, Any]) -> str:
         ("itl_ms", "inter-token (per token)"),
         ("chunk_itl_ms", "inter-chunk (vLLM client's ITL)"),
         ("e2e_ms", "end-to-end"),
+        ("tpot_ms", "time per output token (vLLM's TPOT)"),
     ):
         d = run.get(key)
         if d is None:
@@ -76,12 +170,23 @@ def render(summary: dict[str, Any]) -> str:
         f"{run['requests_per_s']:.2f} req/s over {run['window_s']:.1f} s",
         f"- Output tokens: {run['output_tokens']:,} = "
         f"**{run['output_tokens_per_s']:,.1f} tokens/s** "
-        f"({run['output_tokens_per_request']:.1f} per request)",
+        f"({run['output_tokens_per_request']:.1f} per request); input tokens "
+        f"{run.get('input_tokens', 0):,} ({run.get('input_tokens_per_request', 0):.1f} per "
+        f"request); total (input + output) {run.get('total_tokens_per_s', 0):,.1f} tokens/s",
         f"- Goodput (requests within every SLO): {goodput['requests_per_s']:.2f} req/s, "
         f"{goodput['output_tokens_per_s']:,.1f} tokens/s ({_pct(goodput['fraction'])} of requests)",
     ]
+    for name, figures in (run.get("request_classes") or {}).items():
+        out = figures["output_tokens"]
+        lines.append(
+            f"- Class `{name}`: {figures['requests']} requests, input "
+            f"{figures['input_tokens_mean']:.1f} tokens, output p50 {out['p50']:.0f} / p95 "
+            f"{out['p95']:.0f} / mean {out['mean']:.1f}"
+        )
     if run["error_examples"]:
         lines.append(f"- Errors seen: {'; '.join(e[:120] for e in run['error_examples'])}")
+    if run.get("open_loop"):
+        lines += _open_loop(run["open_loop"])
     lines += ["", "### Self-checks", ""]
     cpu = run["generator_cpu"]
     if cpu["mean"] is None:
@@ -135,6 +240,8 @@ def render(summary: dict[str, Any]) -> str:
             if best
             else "No tested load met the SLOs."
         )
+    if summary.get("knee"):
+        lines += _knee(summary)
     for warning in summary["warnings"]:
         lines.append(f"- WARNING: {warning}")
     stamp = summary["stamp"]

@@ -29,6 +29,9 @@ Definitions (as vLLM's own benchmark client and the server's histograms, so they
 - end-to-end: request sent -> end of the stream.
 - output tokens: `usage.completion_tokens` of the last usage report (requested with
   `stream_options.include_usage`), else the tokens counted in the chunks.
+- input tokens: `usage.prompt_tokens` as the server counted them (chat template included), as
+  vLLM's client takes a completion's `prompt_len` from the usage report
+  (vllm/benchmarks/lib/endpoint_request_func.py); None when the server reports no usage.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class StreamResult:
     finish_reason: str | None
     error: str | None
     usage_reported: bool
+    input_tokens: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -118,6 +122,7 @@ class StreamMeter:
     _group_tokens: int = 0
     _previous_at: float | None = None
     _usage_tokens: int | None = None
+    _prompt_tokens: int | None = None
     _finish_reason: str | None = None
     _error: str | None = None
     _done: bool = False
@@ -143,6 +148,7 @@ class StreamMeter:
             finish_reason=self._finish_reason,
             error=error,
             usage_reported=self._usage_tokens is not None,
+            input_tokens=self._prompt_tokens,
         )
 
     def _event(self, payload: str, at: float) -> None:
@@ -165,6 +171,8 @@ class StreamMeter:
             return
         usage = event.get("usage")
         new_tokens = 1
+        if isinstance(usage, dict) and usage.get("prompt_tokens") is not None:
+            self._prompt_tokens = int(usage["prompt_tokens"])
         if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
             total = int(usage["completion_tokens"])
             # Running count (continuous_usage_stats): its increase is this chunk's tokens.

@@ -1,31 +1,29 @@
-"""Locust's real master/worker mode against the real local vLLM (e2e, the session's server).
+"""`make load WORKERS=2` (open loop): Locust's real master/worker mode against the real local vLLM
+(e2e, the session's server).
 
-What only a distributed run shows: the master waits for the worker's last samples (requests in
-flight at the stop included) before it writes samples.jsonl, the worker exits after the run by
-itself, and what the merged samples count matches what the server itself counted.
+What only a distributed run shows: the master waits for the workers' last samples (requests in
+flight at the stop included) before it writes samples.jsonl, the workers exit after the run by
+themselves, each worker sends its share of the Poisson arrivals, and what the merged samples
+count matches what the server itself counted.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from common.project import ROOT
 from loadtest import server_metrics
+from policies.gates import GATES_FILE
 
 pytestmark = pytest.mark.e2e
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+RATE, DURATION = 8, 6
 
 
 def _served(endpoint: str, model: str) -> tuple[float, float]:
@@ -37,38 +35,35 @@ def _served(endpoint: str, model: str) -> tuple[float, float]:
     )
 
 
-def test_master_and_worker_merge_what_the_server_served(vllm_server: dict, tmp_path: Path):
+def test_workers_2_merge_what_the_server_served(vllm_server: dict, tmp_path: Path) -> None:
     endpoint, model = vllm_server["endpoint"], vllm_server["served_model_name"]
-    master_port, samples = _free_port(), tmp_path / "samples.jsonl"
-    locust = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / "locustfile.py")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    gates = yaml.safe_load(GATES_FILE.read_text())
+    gates["load"]["min_requests"] = 5  # a short run
+    (tmp_path / "gates.yaml").write_text(yaml.safe_dump(gates))
+    out = tmp_path / "load"
     before = _served(endpoint, model)
-    master = subprocess.Popen(
-        [*locust, "--master", "--headless", "--expect-workers", "1", "--users", "4",
-         "--spawn-rate", "4", "--run-time", "4s", "--stop-timeout", "30", "--only-summary",
-         "--master-bind-port", str(master_port), "--model", model, "--host", endpoint,
-         "--samples-out", str(samples)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest.run", "--endpoint", endpoint, "--workers", "2",
+         "--rate", str(RATE), "--duration", str(DURATION), "--out", str(out),
+         "--gates", str(tmp_path / "gates.yaml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    worker = subprocess.Popen(
-        [*locust, "--worker", "--master-port", str(master_port), "--model", model],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        master_log, _ = master.communicate(timeout=120)
-        worker_log, _ = worker.communicate(timeout=60)  # it exits after the run, by itself
-    finally:
-        for process in (master, worker):
-            if process.poll() is None:
-                process.kill()
-    assert master.returncode == 0, master_log[-2000:]
-    assert worker.returncode == 0, worker_log[-2000:]
+    assert done.returncode == 0, done.stdout + done.stderr
     answered, tokens = (a - b for a, b in zip(_served(endpoint, model), before, strict=True))
+    log = (out / "locust.log").read_text()
+    assert "did not exit" not in log and "sent no last samples" not in log, log[-2000:]
 
-    records = [json.loads(line) for line in samples.read_text().splitlines()]
+    records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     requests = [r for r in records if r["kind"] == "request"]
     assert requests and all(r["error"] is None for r in requests), requests[:3]
-    # Every request the server answered is in the merged file, the last in-flight ones too.
-    assert len(requests) == answered, (len(requests), answered)
-    counted = sum(r["output_tokens"] for r in requests)
+    # Every request the server answered is in the merged file (the last in-flight ones too),
+    # besides the one-token probe completion sent before the load.
+    assert len(requests) + 1 == answered, (len(requests), answered)
+    counted = sum(r["output_tokens"] for r in requests) + 1
     assert abs(counted - tokens) <= 0.1 * tokens, (counted, tokens)
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["load"]["workers"] == 2 and summary["load"]["mode"] == "open"
+    loop = summary["open_loop"]
+    # Each worker planned round(RATE / 2 x DURATION) arrivals; a few fall after Locust's stop.
+    assert loop["dropped"] == 0 and 0.75 * RATE * DURATION <= loop["sent"] <= RATE * DURATION

@@ -42,7 +42,13 @@ def test_committed_profile_and_overrides() -> None:
 
 @pytest.mark.parametrize(
     ("override", "field"),
-    [({"users": 0}, "users"), ({"steps": [4, 2]}, "steps"), ({"max_tokens": 0}, "max_tokens")],
+    [
+        ({"users": 0}, "users"),
+        ({"steps": [4, 2]}, "steps"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"rate": 0}, "rate"),
+        ({"rate": "abc"}, "rate"),
+    ],
 )
 def test_bad_profile_values_are_refused(override: dict, field: str) -> None:
     with pytest.raises(ProfileError, match=field):

@@ -68,3 +68,15 @@ def test_ratio_to_the_histogram_bucket() -> None:
     assert bench.ratio_to_bucket(48.0, [20.0, 40.0]) == pytest.approx(1.2)
     assert bench.ratio_to_bucket(10.0, [20.0, 40.0]) == pytest.approx(0.5)
     assert bench.ratio_to_bucket(None, [20.0, 40.0]) is None
+
+
+def test_open_loop_figures_sent_rate_and_chunk_itl_percentiles() -> None:
+    requests = [
+        {**request(1.0 + i, 0.1 * (i + 1), [0.01, 0.03], 3), "chunk_itl": [0.01, 0.03]}
+        for i in range(4)
+    ]  # sent at 1, 2, 3, 4 s
+    figures = bench.in_window(requests, 1.0, 3.0)
+    assert figures["requests"] == 2 and figures["sent_per_s"] == pytest.approx(1.0)
+    assert figures["ttft_p95_ms"] == pytest.approx(195.0)  # of 100 and 200 ms
+    assert figures["itl_p50_ms"] == pytest.approx(20.0)
+    assert figures["itl_p95_ms"] == pytest.approx(30.0)

@@ -129,3 +129,85 @@ def test_cpu_verdict() -> None:
     assert metrics.cpu_verdict([10, 20, 70], 60, 90)["status"] == "warn"
     assert metrics.cpu_verdict([95, 97, 99], 60, 90)["status"] == "saturated"
     assert metrics.cpu_verdict([], 60, 90)["status"] == "unknown"
+
+
+def test_tpot_input_tokens_and_total_throughput_as_vllm_defines_them() -> None:
+    # vLLM: TPOT = (latency - ttft) / (output_len - 1); total = (input + output) / duration.
+    one = {**sample(0.0, ttft=0.1, e2e=1.0, tokens=10), "input_tokens": 40}
+    single_token = {**sample(0.0, ttft=0.2, e2e=0.2, tokens=1), "input_tokens": 40}
+    s = metrics.summarize([one, single_token], GATES)
+    assert metrics.tpot_s(one) == pytest.approx(0.1)
+    assert metrics.tpot_s(single_token) is None  # one token: no TPOT
+    assert s["tpot_ms"]["n"] == 1 and s["tpot_ms"]["p50"] == pytest.approx(100)
+    assert s["input_tokens"] == 80 and s["input_tokens_per_request"] == 40
+    assert s["total_tokens_per_s"] == pytest.approx((80 + 11) / 1.0)
+
+
+def test_only_natural_answers_count_towards_truncation_in_a_mix() -> None:
+    natural = [{**sample(i * 0.1), "ignore_eos": False} for i in range(9)]
+    cut = {**sample(1.0, finish="length"), "ignore_eos": False}
+    forced = [{**sample(2 + i * 0.1, finish="length"), "ignore_eos": True} for i in range(10)]
+    s = metrics.summarize([*natural, cut, *forced], GATES)
+    assert s["truncation_gated"] and s["truncations"] == 1
+    assert s["truncation_rate"] == pytest.approx(1 / 10)  # of the 10 natural answers
+
+
+def open_sample(scheduled: float, delay: float, sender_wait: float = 0.0) -> dict:
+    return {
+        **sample(scheduled + delay),
+        "scheduled_at": scheduled,
+        "queue_delay_s": delay,
+        "sender_wait_s": sender_wait,
+    }
+
+
+def test_open_loop_rates_queueing_late_and_dropped() -> None:
+    sent = [open_sample(i * 0.5, 0.001) for i in range(18)]  # 2 req/s, on time
+    sent.append(open_sample(9.0, 0.2))  # late: the event loop woke late
+    sent.append(open_sample(9.5, 0.4, sender_wait=0.39))  # late: no free sender
+    dropped = [{"scheduled_at": 10.0}, {"scheduled_at": 10.5}]
+    s = metrics.summarize(sent, GATES, open_loop={"rate": 2.0, "late_after_ms": 50,
+                                                   "dropped": dropped})  # fmt: skip
+    loop = s["open_loop"]
+    assert loop["offered"] == 22 and loop["sent"] == 20 and loop["dropped"] == 2
+    assert loop["offered_per_s"] == pytest.approx(2.0)  # 21 gaps over 10.5 s
+    in_window = metrics.summarize(
+        sent,
+        GATES,
+        open_loop={"rate": 2.0, "late_after_ms": 50, "dropped": dropped, "window_s": 11.0},
+    )
+    assert in_window["open_loop"]["offered_per_s"] == pytest.approx(2.0)  # 22 in 11 s
+    assert in_window["open_loop"]["sent_per_s"] == pytest.approx(20 / 11)
+    assert loop["late"] == 2 and loop["late_no_free_sender"] == 1
+    assert loop["late_rate"] == pytest.approx(0.1)
+    assert loop["dropped_rate"] == pytest.approx(2 / 22)
+    assert loop["queue_delay_ms"]["max"] == pytest.approx(400)
+    # TTFT as the user saw it, from the arrival: 100 ms + the queueing delay.
+    assert loop["ttft_from_arrival_ms"]["max"] == pytest.approx(500)
+    # A dropped arrival is a request never answered: gated like errors.
+    verdict = metrics.gate(s, GATES.model_copy(update={"max_error_rate": 0.05}))
+    assert verdict["failed"] == ["dropped_rate"]
+    assert metrics.gate(s, GATES)["passed"]  # within a 10 % error budget
+
+
+def test_closed_loop_runs_have_no_dropped_check() -> None:
+    s = metrics.summarize([sample(i * 0.1) for i in range(5)], GATES)
+    assert "open_loop" not in s
+    assert "dropped_rate" not in {c["name"] for c in metrics.gate(s, GATES)["checks"]}
+
+
+def test_time_queued_for_a_sender_counts_towards_the_ttft_slo() -> None:
+    """TTFT from the send is within the SLO (100 ms of 500); from the arrival it is not."""
+    queued = [open_sample(i * 0.5, 0.6, sender_wait=0.6) for i in range(10)]
+    s = metrics.summarize(queued, GATES, open_loop={"rate": 2.0, "late_after_ms": 50,
+                                                     "dropped": []})  # fmt: skip
+    assert s["ttft_ms"]["p95"] == pytest.approx(100)
+    assert metrics.gate(s, GATES)["failed"] == ["ttft_from_arrival_p95_ms"]
+
+
+def test_warm_up_requests_and_drops_are_not_measured() -> None:
+    records = [open_sample(float(t), 0.0) for t in range(10)]
+    kept = metrics.after_warmup(records, start=0.0, warmup_s=5.0)
+    assert [r["scheduled_at"] for r in kept] == [5.0, 6.0, 7.0, 8.0, 9.0]
+    closed = metrics.after_warmup([sample(1.0), sample(6.0)], start=1.0, warmup_s=5.0)
+    assert [r["t_start"] for r in closed] == [6.0]

@@ -177,3 +177,48 @@ def test_endpoint_answering_errors(vllm_server: dict, tmp_path: Path) -> None:
     assert done.returncode == 1 and "error_rate" in done.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert 0 < summary["error_rate"] < 1 and summary["error_examples"][0].startswith("HTTP 400")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--rate", "abc"), "RATE='abc': must be a number > 0, e.g. RATE=2"),
+        (("--rate", "0"), "RATE='0': must be a number > 0"),
+        (("--workers", "-1"), "WORKERS='-1': must be a number > 0"),
+        (("--rate", "2", "--steps", "1,2"), "with RATE= run one rate"),
+        (("--knee", "--rate", "2"), "`make load-knee` chooses the rates itself"),
+        (("--steps", "1,x"), "STEPS='1,x': comma-separated user counts"),
+    ],
+)
+def test_bad_load_options_exit_2_saying_how_to_fix_them(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    out = tmp_path / "load"
+    done = run_load("--endpoint", f"http://127.0.0.1:{free_port()}/v1", "--out", str(out), *args)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not out.exists()
+
+
+def test_an_open_loop_level_excludes_its_warm_up_and_counts_its_drops() -> None:
+    """evaluate() on recorded samples, no server: what the knee search judges each run by."""
+    from loadtest.profile import load_profile
+    from loadtest.run import Level, evaluate
+    from policies.gates import LoadGates
+
+    def sent(at: float) -> dict:
+        return {"t_start": at, "scheduled_at": at, "queue_delay_s": 0.0, "sender_wait_s": 0.0,
+                "status": 200, "ttft_s": 0.05, "itl_s": [0.01] * 4, "e2e_s": 0.1,
+                "output_tokens": 5, "input_tokens": 40, "usage_reported": True,
+                "finish_reason": "stop", "error": None, "ignore_eos": False}  # fmt: skip
+
+    samples = [sent(100 + i * 0.5) for i in range(40)]  # 2 req/s for 20 s
+    dropped = [{"scheduled_at": 101.0}, {"scheduled_at": 115.0}]  # one in the warm-up
+    gates = LoadGates(ttft_p95_ms=500, itl_p95_ms=100, e2e_p95_ms=2000, max_error_rate=0.01,
+                      max_truncation_rate=0.05, min_requests=5)  # fmt: skip
+    server = {"available": False, "reason": "unit test"}
+    level = Level(users=8, duration=20, rate=2.0, warmup_s=5.0)
+    result = evaluate((samples, dropped, [10.0]), server, load_profile(), gates, level)
+    assert result["requests"] == 30 and result["open_loop"]["dropped"] == 1
+    assert result["open_loop"]["dropped_rate"] == pytest.approx(1 / 31)
+    assert result["gate"]["failed"] == ["dropped_rate"]
+    assert result["rate"] == 2.0 and result["warmup_s"] == 5.0
