@@ -187,3 +187,21 @@ def test_a_load_summary_without_e2e_latency_fails():
     del summary["e2e_ms"]
     failure = first_failure(good(10, canary_load=summary))
     assert failure.name == "load.e2e_p95" and "no E2E p95 in the canary" in failure.detail
+
+
+def test_one_token_answers_have_no_itl_and_pass_as_the_load_gate_rules():
+    """ITL is undefined when no answer has a second token (loadtest/metrics.py `gate` passes
+    it); a missing ITL p95 with answered requests is that case, not missing evidence."""
+    gapless = load_summary()
+    gapless["itl_ms"] = {"p50": None, "p95": None, "p99": None, "n": 0}
+    gapless["ok_requests"] = 40
+    assert failed(good(10, canary_load=gapless)) == []
+    check = next(
+        c
+        for c in evaluate_step(good(10, canary_load=gapless), GATES).checks
+        if c.name == "load.itl_p95"
+    )
+    assert "1-token answers" in check.detail
+    # No ITL figure and no sign of answered requests: still missing evidence.
+    del gapless["ok_requests"]
+    assert first_failure(good(10, canary_load=gapless)).name == "load.itl_p95"
