@@ -89,6 +89,8 @@ def _last_user_message(body: str) -> tuple[str | None, dict[str, Any]]:
         document = json.loads(body)
     except ValueError:
         return None, {"body_truncated": True}
+    if not isinstance(document, dict):  # a logging formatter must never raise
+        return None, {}
     if isinstance(document.get("prompt"), str):
         return document["prompt"], {}
     for message in reversed(document.get("messages") or []):

@@ -112,3 +112,20 @@ def test_logging_settings_become_vllm_flags(tmp_path):
         load_spec(write_spec(folders[1], **{"logging.requests": False}))
     with pytest.raises(SpecError, match=r"logging\.redact"):
         load_spec(write_spec(folders[2], **{"logging.redact": ["ssn"]}))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('{"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}', "hi"),
+        ('{"prompt": "complete this"}', "complete this"),
+        ("[1, 2]", None),  # not a request object: no input, and the formatter does not raise
+        ('{"messages": [{"role": "user", "cont', None),  # cut at --max-log-len
+    ],
+)
+def test_the_input_is_the_last_user_message_whatever_the_body(body, expected):
+    from serving.request_log import _last_user_message
+
+    text, extra = _last_user_message(body)
+    assert text == expected
+    assert extra == ({"body_truncated": True} if body.endswith("cont") else {})
