@@ -159,17 +159,20 @@ def test_a_rerun_of_a_decided_tag_changes_nothing(tmp_path):
     assert json.loads((tmp_path / "decision.json").read_text())["rerun"]
 
 
+# A run that a kill cut short at the 50 % step: what its ledger (build/canary/state.json) holds.
+CUT_SHORT_AT_50 = {
+    "tag": "v1.0.0",
+    "phase": "step",
+    "weight": 50,
+    "took_traffic": True,
+    "versions": {"stable": "3", "canary": "7"},
+}
+
+
 def test_a_rerun_after_a_cut_short_run_restores_stable_then_restarts_on_the_pinned_version(
     tmp_path,
 ):
-    record = {
-        "tag": "v1.0.0",
-        "phase": "step",
-        "weight": 50,
-        "took_traffic": True,
-        "versions": {"stable": "3", "canary": "7"},
-    }
-    ledger.save(tmp_path / "state.json", record)
+    ledger.save(tmp_path / "state.json", dict(CUT_SHORT_AT_50))
     runner = StackRunner(tmp_path, STACK_OUTPUTS, version="9")  # the alias moved since
     backend = gke(tmp_path, runner)
     decision = canary.run_canary(backend, GATES, tmp_path, tag="v1.0.0")
@@ -209,14 +212,7 @@ def test_untagged_runs_start_afresh(tmp_path):
 
 
 def test_recover_restores_stable_after_a_killed_run_and_says_so(tmp_path):
-    record = {
-        "tag": "v1.0.0",
-        "phase": "step",
-        "weight": 50,
-        "took_traffic": True,
-        "versions": {"stable": "3", "canary": "7"},
-    }
-    ledger.save(tmp_path / "state.json", record)
+    ledger.save(tmp_path / "state.json", dict(CUT_SHORT_AT_50))
     backend = gke(tmp_path)
     decision = canary.run_canary(backend, GATES, tmp_path, recover=True)
     assert backend.runner.commands == [
