@@ -1,11 +1,12 @@
-"""Response cache: one JSON file per (model identity and version, prompt, case, decoding).
+"""Response cache: one JSON file per (model identity, prompt, case, decoding).
 
 A re-run of the same model on the same prompt and cases reads its answers from here, so it is
 fast and gives byte-identical results (the recorded latency included). Anything that could
-change an answer is in the key; the endpoint URL is not, since the same model version served
-elsewhere answers the same. The model's root (the path the server loaded it from, in
-/v1/models) is in the key too: a registry that is recreated numbers its versions from 1 again,
-and version 2 of a new registry must not read version 2 of the old one's answers.
+change an answer is in the key: the model's content digest where known (common/model_digest.py),
+its version and root (a registry that is recreated numbers its versions from 1 again), the vLLM
+version and the serving arguments. The endpoint URL is not, since the same model served
+elsewhere answers the same. The LLM judge's scores are cached here too, under their own keys
+(evals/judge.py).
 """
 
 from __future__ import annotations
@@ -17,23 +18,21 @@ from typing import Any
 from common.evidence import BUILD, sha256_text, write_atomic
 
 CACHE_DIR = BUILD / "eval-cache"
-KEY_VERSION = 2
+KEY_VERSION = 3
 
 
 def cache_key(
-    served_model_name: str,
-    model_version: str,
+    model: dict[str, Any],
     prompt_sha256: str,
     case_id: str,
     case_sha256: str,
     decoding: dict[str, Any],
-    model_root: str = "",
 ) -> str:
+    """`model` is the target's identity (evals/client.py Target.identity: name, version,
+    content digest, root, vLLM version and serving arguments)."""
     identity = {
         "v": KEY_VERSION,
-        "model": served_model_name,
-        "model_version": model_version,
-        "model_root": model_root,
+        "model": model,
         "prompt": prompt_sha256,
         "case": case_id,
         "case_sha256": case_sha256,

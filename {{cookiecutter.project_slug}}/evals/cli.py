@@ -20,11 +20,11 @@ from evals.client import EndpointError, ModelClient, resolve_target
 from evals.compare import compare
 from evals.gate import compare_gate, run_gate
 from evals.goldens import DatasetError
-from evals.judge import judge_from_env
+from evals.judge import judge_from_env, resolve_judge
 from evals.metrics import UnknownMetricError
 from evals.prompting import PromptError
 from evals.report import compare_report, run_report
-from evals.runner import EvalError, run_suite
+from evals.runner import run_suite
 from evals.suite import SUITE_FILE, SuiteError, load_suite
 from policies.gates import GatesError, load_gates
 
@@ -35,7 +35,6 @@ INPUT_ERRORS = (
     SuiteError,
     UnknownMetricError,
     EndpointError,
-    EvalError,
     GatesError,
     FileNotFoundError,
     ValueError,
@@ -56,8 +55,10 @@ def evaluate(endpoint: str | None, args: argparse.Namespace) -> dict[str, Any]:
     """Run the suite on one endpoint and gate the result (no files written)."""
     suite = load_suite(args.suite, args.prompt)
     gates = load_gates().eval
-    judge = judge_from_env(suite.decoding.seed)
     settings = suite.config.runner
+    judge = judge_from_env(suite.decoding.seed)
+    if judge is not None:
+        judge = resolve_judge(judge, settings.retries)
     target = resolve_target(endpoint, args.model_version, args.model)
     note = "on"
     if args.no_cache:
@@ -72,8 +73,19 @@ def evaluate(endpoint: str | None, args: argparse.Namespace) -> dict[str, Any]:
         f"{sum(len(d.cases) for d in suite.datasets)} cases, cache {note}",
         flush=True,
     )
+    if judge is not None:
+        judge_cached = not args.no_cache and judge.version_known
+        print(
+            f"==> judge: {judge.model} (version {dict(judge.identity)['model_version']}) at "
+            f"{judge.endpoint}, cache {'on' if judge_cached else 'off'}"
+            + ("" if judge_cached or args.no_cache else " (pass JUDGE_MODEL_VERSION= to cache)"),
+            flush=True,
+        )
+        judge_cache = ResponseCache(args.cache_dir, enabled=judge_cached)
+    else:
+        judge_cache = None
     client = ModelClient(target, settings.timeout_s, settings.retries)
-    summary = run_suite(suite, client, cache, judge, args.concurrency, note)
+    summary = run_suite(suite, client, cache, judge, args.concurrency, note, judge_cache)
     summary["gate"] = run_gate(summary, gates)
     summary["stamp"] = stamp(
         "evals",

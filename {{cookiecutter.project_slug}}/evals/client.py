@@ -1,16 +1,17 @@
 """The model under test: an OpenAI-compatible endpoint, probed first, called with retries.
 
 The endpoint is `ENDPOINT` (a base URL ending in /v1) or, by default, the local `stable` server
-that `make serve` describes in build/serving/stable.json. The model's identity (served name and
-version) comes from that file, from `MODEL_VERSION`, or stays unknown; an unknown version turns
-the response cache off, since cached answers could belong to another model.
+that `make serve` describes in build/serving/stable.json. The model's identity (served name,
+version, content digest, serving arguments) comes from that file, from `MODEL_VERSION`, or stays
+unknown, and the server's vLLM version from its `/version`; an unknown version turns the
+response cache off, since cached answers could belong to another model.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,12 @@ _TRANSIENT = (
 
 
 class EndpointError(RuntimeError):
-    """The endpoint cannot be reached or keeps failing; the message names the URL."""
+    """The endpoint cannot be reached or keeps failing; the message names the URL.
+    `reachable`: the server answered, with an error (as opposed to no answer at all)."""
+
+    def __init__(self, message: str, reachable: bool = False) -> None:
+        super().__init__(message)
+        self.reachable = reachable
 
 
 @dataclass(frozen=True)
@@ -40,19 +46,29 @@ class Target:
     model_version: str
     model_root: str = ""
     source: str = ""
+    # Content digest of the weights, tokenizer and config (common/model_digest.py), when known.
+    model_digest: str = ""
+    vllm_version: str = "unknown"
+    # The engine arguments that shape answers, when the server is a local `make serve` one.
+    serving_args: tuple[str, ...] = ()
 
     @property
     def version_known(self) -> bool:
-        return self.model_version not in ("", "unknown")
+        return self.model_version not in ("", "unknown") or bool(self.model_digest)
 
-    def manifest(self) -> dict[str, Any]:
+    def identity(self) -> dict[str, Any]:
+        """Everything about the model and its server that can change an answer."""
         return {
-            "endpoint": self.endpoint,
             "served_model_name": self.served_model_name,
             "model_version": self.model_version,
             "model_root": self.model_root,
-            "source": self.source,
+            "model_digest": self.model_digest,
+            "vllm_version": self.vllm_version,
+            "serving_args": list(self.serving_args),
         }
+
+    def manifest(self) -> dict[str, Any]:
+        return {"endpoint": self.endpoint, **self.identity(), "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,14 @@ def _serving_records(serving_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
         except (OSError, ValueError):
             continue
     return records
+
+
+def local_record(endpoint: str, serving_dir: Path = SERVING_DIR) -> dict[str, Any]:
+    """The record `make serve` wrote for the server at this endpoint, or {}."""
+    for _, candidate in _serving_records(serving_dir):
+        if candidate.get("endpoint", "").rstrip("/") == endpoint.rstrip("/"):
+            return candidate
+    return {}
 
 
 def resolve_target(
@@ -95,10 +119,9 @@ def resolve_target(
         source = str(default)
     else:
         # A local server started by `make serve` knows its model version.
-        for path, candidate in _serving_records(serving_dir):
-            if candidate.get("endpoint", "").rstrip("/") == endpoint.rstrip("/"):
-                record, source = candidate, str(path)
-                break
+        record = local_record(endpoint, serving_dir)
+        if record:
+            source = str(serving_dir / f"{record.get('name', 'local')}.json")
     endpoint = endpoint.rstrip("/")
     models = probe(endpoint, timeout_s)
     name = served_model_name or record.get("served_model_name") or ""
@@ -110,38 +133,52 @@ def resolve_target(
             f"endpoint {endpoint} does not serve model '{name}' (it serves: {', '.join(served)})"
         )
     version = model_version or str(record.get("model_version") or "unknown")
-    if version == "local" and record.get("model_dir"):
-        version = local_fingerprint(Path(record["model_dir"]))
-    return Target(endpoint, name, version, str(served[name].get("root") or ""), source)
-
-
-def local_fingerprint(model_dir: Path) -> str:
-    """A version for a model served from a directory ("local"): its files' names, sizes and
-    times, so a retrained model in the same place never reuses the old model's cached answers."""
-    if not model_dir.is_dir():
-        return "unknown"
-    digest = hashlib.sha256()
-    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-        info = path.stat()
-        digest.update(f"{path.relative_to(model_dir)}:{info.st_size}:{info.st_mtime_ns};".encode())
-    return f"local-{digest.hexdigest()[:12]}"
-
-
-def probe(endpoint: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
-    """GET /models: the served models, or EndpointError naming the URL."""
-    client = openai.OpenAI(
-        base_url=endpoint,
-        api_key="not-needed",  # pragma: allowlist secret (local vLLM takes no key)
-        max_retries=1,
-        timeout=timeout_s,
+    digest = str(record.get("model_digest") or "")
+    if version == "local":  # a directory: its content is its version
+        version = f"local-{digest.removeprefix('sha256:')[:12]}" if digest else "unknown"
+    return Target(
+        endpoint,
+        name,
+        version,
+        str(served[name].get("root") or ""),
+        source,
+        model_digest=digest,
+        vllm_version=server_version(endpoint, timeout_s),
+        serving_args=tuple(record.get("answer_args") or ()),
     )
+
+
+def server_version(endpoint: str, timeout_s: float = 10.0) -> str:
+    """vLLM's `GET /version` (beside /v1), or "unknown" for servers without it."""
+    url = endpoint.rstrip("/").removesuffix("/v1") + "/version"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return str(json.loads(response.read()).get("version") or "unknown")
+    except (OSError, ValueError, AttributeError):
+        return "unknown"
+
+
+def probe_models(
+    endpoint: str,
+    api_key: str = "not-needed",  # pragma: allowlist secret (local vLLM takes no key)
+    timeout_s: float = 10.0,
+) -> dict[str, dict[str, Any]]:
+    """GET /models as {id: model}; EndpointError naming the URL when it fails."""
+    client = openai.OpenAI(base_url=endpoint, api_key=api_key, max_retries=1, timeout=timeout_s)
     try:
         models = [m.model_dump() for m in client.models.list().data]
     except openai.APIError as error:
         raise EndpointError(
             f"endpoint {endpoint} is not reachable ({type(error).__name__}: {error}); "
-            "is the server running? (`make serve`, or check ENDPOINT)"
+            "is the server running? (`make serve`, or check ENDPOINT)",
+            reachable=isinstance(error, openai.APIStatusError),
         ) from error
+    return {m["id"]: m for m in models}
+
+
+def probe(endpoint: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The served models, or EndpointError naming the URL (local vLLM takes no key)."""
+    models = list(probe_models(endpoint, timeout_s=timeout_s).values())
     if not models:
         raise EndpointError(f"endpoint {endpoint} serves no model (GET {endpoint}/models is empty)")
     return models

@@ -70,9 +70,36 @@ def _interval(
     }
 
 
+class JudgeMismatchError(ValueError):
+    """Base and head were scored by different judges or judge steps: not comparable."""
+
+
+def check_same_judge(base: dict[str, Any], head: dict[str, Any]) -> None:
+    """Judge scores compare only under one judge and one set of evaluation steps. A side with
+    no judge is not refused here: its judge metrics are missing, which fails the gate."""
+    b, h = base["manifest"].get("judge"), head["manifest"].get("judge")
+    if not b or not h:
+        return
+    if b.get("identity_sha256") != h.get("identity_sha256"):
+        raise JudgeMismatchError(
+            f"base was scored by judge {b['model']!r} version {b.get('model_version')!r}, head by "
+            f"{h['model']!r} version {h.get('model_version')!r} (or with other judge decoding): "
+            "judge scores are comparable only under one judge; score both with the same "
+            "JUDGE_ENDPOINT and JUDGE_MODEL"
+        )
+    b_steps, h_steps = b.get("steps_sha256", {}), h.get("steps_sha256", {})
+    changed = sorted(n for n in b_steps.keys() & h_steps.keys() if b_steps[n] != h_steps[n])
+    if changed:
+        raise JudgeMismatchError(
+            f"judge metric(s) {', '.join(changed)} have different evaluation steps on base and "
+            "head: a changed rubric is a new metric; score base again with head's suite.yaml"
+        )
+
+
 def compare(
     base: dict[str, Any], head: dict[str, Any], gates: EvalGates, resamples: int, seed: int
 ) -> dict[str, Any]:
+    check_same_judge(base, head)
     base_cases = {c["key"]: c for c in base["cases"]}
     head_cases = {c["key"]: c for c in head["cases"]}
     paired = sorted(

@@ -7,7 +7,8 @@
   above `-max_regression`. `regressed` fails, and so does `inconclusive` (too few cases, or an
   interval that straddles the margin): no evidence of non-inferiority is never a pass.
 A metric the gates require that was not measured (for example a skipped judge metric) fails the
-gate: a missing number is never a pass. Every verdict lists the thresholds it applied.
+gate, and so does a judge metric the judge could not score on enough cases: a missing number is
+never a pass. Every verdict lists the thresholds it applied.
 """
 
 from __future__ import annotations
@@ -36,9 +37,33 @@ def _absolute(metrics: dict[str, Any], skipped: dict[str, str], gates: EvalGates
         if measured is None:
             reason = skipped.get(name, "not measured by this suite")
             checks.append(_check(name, "min_score", None, minimum, False, reason))
+        elif measured["mean"] is None:
+            checks.append(_check(name, "min_score", None, minimum, False, "no case was scored"))
         else:
             mean = measured["mean"]
             checks.append(_check(name, "min_score", mean, minimum, mean >= minimum))
+    return checks
+
+
+def _judged(metrics: dict[str, Any], gates: EvalGates) -> list[dict]:
+    """Judge metrics: enough cases scored, and few enough the judge failed on (inconclusive
+    otherwise: an unscored case is never counted as a pass)."""
+    checks = []
+    for name, m in sorted(metrics.items()):
+        if not m.get("judge"):
+            continue
+        scored, failed = m["n"], m.get("not_scored", 0)
+        share = failed / (scored + failed) if scored + failed else 1.0
+        passed = scored >= gates.min_cases_per_metric and share <= gates.max_unscored_share
+        note = f"{scored} scored, {failed} not scored by the judge"
+        if not passed:
+            note = (
+                f"inconclusive: {note} (needs {gates.min_cases_per_metric} scored and at most "
+                f"{gates.max_unscored_share:.0%} not scored); see the cases' judge_errors"
+            )
+        checks.append(
+            _check(name, "judge_scored", scored, gates.min_cases_per_metric, passed, note)
+        )
     return checks
 
 
@@ -57,6 +82,7 @@ def run_gate(summary: dict[str, Any], gates: EvalGates) -> dict[str, Any]:
     cases = len(summary["cases"])
     checks = [_check("cases", "min_cases", cases, gates.min_cases, cases >= gates.min_cases)]
     checks += _absolute(summary["metrics"], summary.get("skipped_metrics", {}), gates)
+    checks += _judged(summary["metrics"], gates)
     return _verdict(checks, gates)
 
 
@@ -64,6 +90,7 @@ def compare_gate(comparison: dict[str, Any], head: dict[str, Any], gates: EvalGa
     paired = comparison["paired_cases"]
     checks = [_check("cases", "min_cases", paired, gates.min_cases, paired >= gates.min_cases)]
     checks += _absolute(head["metrics"], head.get("skipped_metrics", {}), gates)
+    checks += _judged(head["metrics"], gates)
     for name, delta in sorted(comparison["metrics"].items()):
         if not delta["gated"]:
             continue

@@ -63,9 +63,10 @@ def run_report(summary: dict[str, Any]) -> str:
     ]
     for name, m in sorted(summary["metrics"].items()):
         minimum = minimums.get(name)
+        cases = f"{m['n']} (+{m['not_scored']} not scored)" if m.get("not_scored") else m["n"]
         lines.append(
-            f"| {name} | {m['mean']:.3f} | {m['n']} | {'-' if minimum is None else _fmt(minimum)}"
-            f" | {'yes' if m['gated'] else 'no'} |"
+            f"| {name} | {_fmt(m['mean'])} | {cases} | "
+            f"{'-' if minimum is None else _fmt(minimum)} | {'yes' if m['gated'] else 'no'} |"
         )
     lines += ["", *_skipped(summary.get("skipped_metrics", {}))]
     failed = [c for c in gate["checks"] if not c["passed"]]
@@ -107,6 +108,7 @@ def run_report(summary: dict[str, Any]) -> str:
         ]
         if len(wrong) > MAX_LISTED:
             lines.append(f"\n… and {len(wrong) - MAX_LISTED} more in summary.json")
+    lines += _judge_section(summary)
     run, latency = summary["run"], summary["latency_ms"]
     lines += [
         "",
@@ -117,6 +119,43 @@ def run_report(summary: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _judge_section(summary: dict[str, Any]) -> list[str]:
+    """Per judge metric: the judge, then ground truth, answer, score and the judge's reason."""
+    judge = summary["manifest"].get("judge")
+    names = [n for n, m in sorted(summary["metrics"].items()) if m.get("judge")]
+    if not judge or not names:
+        return []
+    lines = [
+        "",
+        f"## Judge: `{judge['model']}` version `{judge['model_version']}` at `{judge['endpoint']}`",
+        "",
+        f"Structured output ({judge['structured_output']}), "
+        f"{', '.join(f'{k}={v}' for k, v in judge['decoding'].items())}, deepeval "
+        f"{judge['deepeval']}; {summary['run'].get('judge_cached', 0)} scores from the cache.",
+    ]
+    for name in names:
+        scored = [c for c in summary["cases"] if name in c["scores"]]
+        failed = [c for c in summary["cases"] if name in c.get("judge_errors", {})]
+        lines += [
+            "",
+            f"### {name}: {len(scored)} scored, {len(failed)} not scored",
+            "",
+            "| case | expected | answer | score | reason |",
+            "|---|---|---|---:|---|",
+        ]
+        lines += [
+            f"| {c['key']} | {_short(c['expected'], 25)} | {_short(c['output'], 25)} | "
+            f"{c['scores'][name]:.2f} | {_short(c['reasons'].get(name, ''), 80)} |"
+            for c in scored[:MAX_LISTED]
+        ]
+        lines += [
+            f"| {c['key']} | {_short(c['expected'], 25)} | {_short(c['output'], 25)} | "
+            f"not scored | {_short(c['judge_errors'][name], 80)} |"
+            for c in failed[:MAX_LISTED]
+        ]
+    return lines
 
 
 def compare_report(result: dict[str, Any]) -> str:

@@ -23,15 +23,11 @@ from common.evidence import git_sha
 from evals.cache import ResponseCache, cache_key
 from evals.client import Completion, ModelClient, Target
 from evals.goldens import Dataset, Golden
-from evals.judge import NO_JUDGE_NOTICE, JudgeConfig, build_judge_metric
+from evals.judge import NO_JUDGE_NOTICE, JudgeConfig, JudgeJob, score_all, steps_sha256
 from evals.metrics import build_metric, metric_class
 from evals.suite import Suite
 
 PACKAGES = ("deepeval", "openai", "mlflow-skinny", "pydantic")
-
-
-class EvalError(RuntimeError):
-    """A metric could not score a case (for example, the judge failed)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +48,15 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def judge_steps(suite: Suite) -> dict[str, str]:
+    """Each judge metric the suite runs, with the digest of its evaluation steps."""
+    return {
+        name: steps_sha256(suite.metric_params(name))
+        for name in suite.config.metrics
+        if suite.is_judge(name) and any(name in suite.metrics_for(d.name) for d in suite.datasets)
+    }
+
+
 def manifest(suite: Suite, target: Target, judge: JudgeConfig | None) -> dict[str, Any]:
     return {
         "git_sha": git_sha(),
@@ -60,7 +65,7 @@ def manifest(suite: Suite, target: Target, judge: JudgeConfig | None) -> dict[st
         "prompt": suite.prompt.manifest(),
         "model": target.manifest(),
         "decoding": suite.decoding.model_dump(),
-        "judge": judge.manifest() if judge else None,
+        "judge": judge.manifest(judge_steps(suite)) if judge else None,
         "packages": package_versions(),
     }
 
@@ -80,13 +85,11 @@ def generate(
             case,
             suite.prompt.render(case.input),
             cache_key(
-                target.served_model_name,
-                target.model_version,
+                target.identity(),
                 suite.prompt.sha256,
                 f"{dataset.name}/{case.id}",
                 case.input_sha256,
                 decoding,
-                target.model_root,
             ),
         )
         for dataset in suite.datasets
@@ -117,8 +120,9 @@ def generate(
 
 
 def score_case(
-    suite: Suite, dataset: Dataset, case: Golden, answer: Completion, judge: JudgeConfig | None
+    suite: Suite, dataset: Dataset, case: Golden, answer: Completion
 ) -> tuple[dict[str, float], dict[str, str]]:
+    """The deterministic metrics' scores and reasons (judge metrics are scored by judge.py)."""
     test_case = LLMTestCase(
         input=case.input,
         actual_output=answer.output,
@@ -129,26 +133,42 @@ def score_case(
     scores: dict[str, float] = {}
     reasons: dict[str, str] = {}
     for name in suite.metrics_for(dataset.name):
-        params = suite.metric_params(name)
         if suite.is_judge(name):
-            if judge is None:
-                continue
-            metric = build_judge_metric(name, params, judge)
-            try:
-                metric.measure(test_case, _show_indicator=False)
-            except Exception as error:
-                raise EvalError(
-                    f"judge metric '{name}' failed on case {dataset.name}/{case.id} "
-                    f"(judge {judge.endpoint}, model {judge.model}): {error}"
-                ) from error
-        else:
-            metric = build_metric(name, params)
-            metric.measure(test_case)
+            continue
+        metric = build_metric(name, suite.metric_params(name))
+        metric.measure(test_case)
         if metric.score is None:
             continue
         scores[name] = round(float(metric.score), 6)
         reasons[name] = metric.reason or ""
     return scores, reasons
+
+
+def judge_cases(
+    suite: Suite,
+    cases: list[dict[str, Any]],
+    judge: JudgeConfig,
+    cache: ResponseCache,
+    concurrency: int,
+) -> int:
+    """Score the judge metrics into `cases` (scores, reasons, or `judge_errors` per metric);
+    returns how many judge scores came from the cache."""
+    jobs = [
+        JudgeJob(c["key"], name, suite.metric_params(name), c["input"], c["expected"], c["output"])
+        for c in cases
+        for name in suite.metrics_for(c["dataset"])
+        if suite.is_judge(name)
+    ]
+    results = score_all(jobs, judge, cache, concurrency)
+    by_key = {c["key"]: c for c in cases}
+    for (key, name), result in sorted(results.items()):
+        case = by_key[key]
+        if result.score is None:
+            case.setdefault("judge_errors", {})[name] = result.error
+        else:
+            case["scores"][name] = result.score
+            case["reasons"][name] = result.reason
+    return sum(1 for r in results.values() if r.cached)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -175,6 +195,21 @@ def summarise_metrics(suite: Suite, cases: list[dict[str, Any]]) -> dict[str, An
             "gated": metric_cls.gated if metric_cls else True,
             "judge": judge,
         }
+        if judge:
+            errors = [c for c in cases if name in c.get("judge_errors", {})]
+            metrics[name]["not_scored"] = len(errors)
+    # A judge metric no case could be scored on still reports how many it failed on.
+    for name in suite.config.metrics:
+        failed = [c for c in cases if name in c.get("judge_errors", {})]
+        if failed and name not in metrics:
+            metrics[name] = {
+                "mean": None,
+                "n": 0,
+                "datasets": sorted({c["dataset"] for c in failed}),
+                "gated": True,
+                "judge": True,
+                "not_scored": len(failed),
+            }
     return metrics
 
 
@@ -185,6 +220,7 @@ def run_suite(
     judge: JudgeConfig | None,
     concurrency: int | None = None,
     cache_note: str = "",
+    judge_cache: ResponseCache | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     workers = concurrency or suite.config.runner.concurrency
@@ -194,7 +230,7 @@ def run_suite(
     for dataset in suite.datasets:
         for case in dataset.cases:
             answer = answers[f"{dataset.name}/{case.id}"]
-            scores, reasons = score_case(suite, dataset, case, answer, judge)
+            scores, reasons = score_case(suite, dataset, case, answer)
             cases.append(
                 {
                     "key": f"{dataset.name}/{case.id}",
@@ -211,6 +247,9 @@ def run_suite(
                     "reasons": reasons,
                 }
             )
+    judged_from_cache = 0
+    if judge is not None:
+        judged_from_cache = judge_cases(suite, cases, judge, judge_cache or cache, workers)
     skipped = {}
     if judge is None:
         skipped = {
@@ -234,6 +273,7 @@ def run_suite(
             "cases": len(cases),
             "cached": cached,
             "fresh": len(cases) - cached,
+            "judge_cached": judged_from_cache,
             "concurrency": workers,
             "cache": cache_note or ("on" if cache.enabled else "off"),
             "generate_seconds": round(generated_s, 3),

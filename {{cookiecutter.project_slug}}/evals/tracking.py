@@ -50,6 +50,7 @@ def log_run(summary: dict[str, Any], files: list[Path]) -> str:
             "git_sha": manifest["git_sha"],
             "model_name": model["served_model_name"],
             "model_version": model["model_version"],
+            "model_digest": model.get("model_digest", ""),
             "prompt": f"{manifest['prompt']['name']}@{manifest['prompt']['version']}",
             "prompt_sha256": manifest["prompt"]["sha256"],
             "gate": summary["gate"]["verdict"],

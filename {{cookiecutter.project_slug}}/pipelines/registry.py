@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from common.model_digest import TAG as DIGEST_TAG
+from common.model_digest import model_digest
+
 ROOT = Path(__file__).resolve().parent.parent
 MLFLOW_DIR = ROOT / "build" / "mlflow"
 CANDIDATE = "candidate"
@@ -204,7 +207,11 @@ def register_model(
         except MlflowException:
             client.create_registered_model(name, description="Trained by pipelines/ (make train)")
             created_model = True
-        version_tags = {**tags, **{f"eval_{k}": f"{v:.4f}" for k, v in metrics.items()}}
+        version_tags = {
+            **tags,
+            **{f"eval_{k}": f"{v:.4f}" for k, v in metrics.items()},
+            DIGEST_TAG: model_digest(Path(model_dir)),
+        }
         version = client.create_model_version(
             name, source=f"{run.info.artifact_uri}/model", run_id=run_id, tags=version_tags
         )

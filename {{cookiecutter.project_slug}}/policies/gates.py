@@ -29,6 +29,9 @@ class EvalGates(_Strict):
     min_cases_per_metric: int = Field(default=50, ge=1)
     # Power at which the comparison reports the smallest regression a set can detect.
     power: float = Field(default=0.8, gt=0.5, lt=1)
+    # Judge metrics: the largest share of cases the judge may fail to score (after retries)
+    # before the metric is inconclusive; it also needs min_cases_per_metric scored cases.
+    max_unscored_share: float = Field(default=0.05, ge=0, le=1)
 
     @model_validator(mode="after")
     def _scores_are_fractions(self) -> EvalGates:

@@ -322,7 +322,13 @@ class LocalBackend:
         return {
             side: {
                 k: server.get(k)
-                for k in ("endpoint", "model_version", "served_model_name", "model_dir")
+                for k in (
+                    "endpoint",
+                    "model_version",
+                    "model_digest",
+                    "served_model_name",
+                    "model_dir",
+                )
             }
             for side, server in info.items()
         }

@@ -284,9 +284,10 @@ def render_markdown(decision: dict[str, Any]) -> str:
     ]
     models = decision.get("models") or {}
     if models and all(isinstance(v, dict) for v in models.values()):
-        lines += ["| side | model version | endpoint |", "|---|---|---|"]
+        lines += ["| side | model version | content digest | endpoint |", "|---|---|---|---|"]
         lines += [
-            f"| {side} | {info.get('model_version', '?')} | `{info.get('endpoint', '?')}` |"
+            f"| {side} | {info.get('model_version', '?')} | "
+            f"`{(info.get('model_digest') or '?')[:19]}` | `{info.get('endpoint', '?')}` |"
             for side, info in models.items()
         ]
         lines.append("")

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from common.evidence import BUILD, stamp, write_json
+from common.model_digest import TAG as DIGEST_TAG
+from common.model_digest import model_digest
 from serving.spec import SpecError, load_spec
 
 STATE_DIR = BUILD / "serving"
@@ -80,7 +82,12 @@ def resolve_model(ref: str) -> dict[str, Any]:
                 "(champion, candidate, a version number)",
                 2,
             )
-        return {"model_dir": str(path.resolve()), "model_ref": ref, "model_version": "local"}
+        return {
+            "model_dir": str(path.resolve()),
+            "model_ref": ref,
+            "model_version": "local",
+            "model_digest": model_digest(path),
+        }
     from pipelines.registry import RegistryError
     from pipelines.registry import resolve_model as registry_resolve
 
@@ -92,6 +99,8 @@ def resolve_model(ref: str) -> dict[str, Any]:
         "model_dir": str(model.path),
         "model_ref": ref,
         "model_version": model.version,
+        # Set at registration; a version registered before digests existed is hashed now.
+        "model_digest": model.tags.get(DIGEST_TAG) or model_digest(model.path),
         "registered_model": model.name,
         "model_aliases": model.aliases,
     }
@@ -309,6 +318,9 @@ def start(ref: str, name: str, port: int | None, timeout_s: float | None) -> dic
         "host": host,
         "served_model_name": served_name,
         **model,
+        # What shapes the answers besides the weights (evals key their cache on it): the engine
+        # arguments without this run's paths and ports.
+        "answer_args": spec.engine_args("<model>", served_name),
         "log": str(log),
         "startup_seconds": round(seconds, 1),
         "command": command,

@@ -60,6 +60,11 @@ class EngineSettings(_Strict):
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     enable_prefix_caching: bool = True
     seed: int = Field(default=0, ge=0)
+    # Structured (JSON-schema) answers without free whitespace between tokens: a weak model
+    # under a JSON grammar otherwise can emit spaces until max_tokens (seen with the tiny model
+    # as the eval judge). vLLM's StructuredOutputsConfig.disable_any_whitespace (server-wide),
+    # which vLLM accepts only with the backend named (xgrammar, its default choice for JSON).
+    compact_json: bool = True
 
 
 class GpuSettings(_Strict):
@@ -205,6 +210,11 @@ class ServingSpec(_Strict):
             else "--no-enable-prefix-caching",
             *self.log_args(),
         ]
+        if engine.compact_json:
+            args += [
+                "--structured-outputs-config",
+                '{"backend": "xgrammar", "disable_any_whitespace": true}',
+            ]
         return args
 
     def log_args(self) -> list[str]:

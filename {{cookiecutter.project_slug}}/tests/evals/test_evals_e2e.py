@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
+from common.project import ROOT
 from evals.cli import main
 from pipelines import task
 
@@ -125,3 +127,108 @@ def test_eval_run_is_logged_to_mlflow(runs, tmp_path: Path, monkeypatch):
     assert run.data.metrics["label_accuracy"] == pytest.approx(expected)
     prompt = runs["summaries"]["first"]["manifest"]["prompt"]
     assert run.data.tags["prompt_sha256"] == prompt["sha256"]
+
+
+@pytest.fixture(scope="module")
+def judged(vllm_server, tmp_path_factory) -> dict:
+    """The judge metric end to end: the module's vLLM server stands in as the judge (its scores
+    mean nothing; the plumbing is what is tested). A suite of the first 8 regular goldens with
+    the shipped judge metric, scored twice (the second from the cache), and once more with
+    changed evaluation steps."""
+    root = tmp_path_factory.mktemp("judge-e2e")
+    shipped = yaml.safe_load((ROOT / "evals" / "suite.yaml").read_text())
+    cases = (ROOT / "evals" / "datasets" / "regular.jsonl").read_text().splitlines()[:JUDGED]
+    (root / "regular.jsonl").write_text("\n".join(cases) + "\n")
+    quality = shipped["metrics"]["answer_quality"]
+    suites = {}
+    for name, steps in (("same", quality["evaluation_steps"]), ("other", ["Is it right?"])):
+        suite = {
+            **{k: shipped[k] for k in ("version", "prompt", "decoding", "runner", "bootstrap")},
+            "datasets": {
+                "regular": {
+                    "path": str(root / "regular.jsonl"),
+                    "version": 1,
+                    "kind": "regular",
+                    "metrics": ["label_accuracy", "answer_quality"],
+                }
+            },
+            "metrics": {
+                "label_accuracy": {},
+                "answer_quality": {**quality, "evaluation_steps": steps},
+            },
+        }
+        suites[name] = root / f"{name}.yaml"
+        suites[name].write_text(yaml.safe_dump(suite))
+    endpoint = vllm_server["endpoint"]
+    env = {"JUDGE_ENDPOINT": endpoint, "JUDGE_MODEL": vllm_server["served_model_name"]}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        common = ["--endpoint", endpoint, "--cache-dir", str(root / "cache"), "--no-mlflow"]
+        codes = {
+            run: main(["run", *common, "--suite", str(suites[suite]), "--out", str(root / run)])
+            for run, suite in (("first", "same"), ("second", "same"), ("other", "other"))
+        }
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    summaries = {run: json.loads((root / run / "summary.json").read_text()) for run in codes}
+    return {"root": root, "codes": codes, "summaries": summaries, "suites": suites}
+
+
+JUDGED = 8
+
+
+def test_judge_scores_every_case_or_records_why_with_structured_output(judged):
+    first = judged["summaries"]["first"]
+    metric = first["metrics"]["answer_quality"]
+    assert metric["judge"] and metric["n"] + metric["not_scored"] == JUDGED
+    assert metric["n"] >= 1, [c.get("judge_errors") for c in first["cases"]]
+    for case in first["cases"]:
+        if "answer_quality" in case["scores"]:
+            assert 0 <= case["scores"]["answer_quality"] <= 1
+            assert isinstance(case["reasons"]["answer_quality"], str)
+        else:
+            assert case["judge_errors"]["answer_quality"]
+    judge = first["manifest"]["judge"]
+    assert judge["structured_output"] == "json_schema" and judge["model_version"] != "unknown"
+    assert judge["vllm_version"] != "unknown" and set(judge["steps_sha256"]) == {"answer_quality"}
+    # 8 cases are fewer than min_cases_per_metric: the judge metric is inconclusive, a fail.
+    (check,) = [c for c in first["gate"]["checks"] if c["check"] == "judge_scored"]
+    assert not check["passed"] and check["note"].startswith("inconclusive")
+    assert judged["codes"]["first"] == 1
+    report = (judged["root"] / "first" / "report.md").read_text()
+    assert "## Judge: " in report and "### answer_quality:" in report
+
+
+def test_judge_rerun_is_served_from_the_cache_with_identical_scores(judged):
+    first, second = judged["summaries"]["first"], judged["summaries"]["second"]
+    scored = first["metrics"]["answer_quality"]["n"]
+    assert second["run"]["judge_cached"] == scored and first["run"]["judge_cached"] == 0
+    assert [c["scores"] for c in second["cases"]] == [c["scores"] for c in first["cases"]]
+    assert [c["reasons"] for c in second["cases"]] == [c["reasons"] for c in first["cases"]]
+
+
+def test_compare_refuses_runs_scored_with_different_judge_steps(judged, capsys):
+    root = judged["root"]
+    other = judged["summaries"]["other"]
+    assert other["run"]["judge_cached"] == 0  # new steps: a new cache key
+    code = main(
+        [
+            "compare",
+            "--base",
+            str(root / "first" / "summary.json"),
+            "--head",
+            str(root / "other" / "summary.json"),
+            "--suite",
+            str(judged["suites"]["same"]),
+            "--out",
+            str(root / "compare"),
+        ]
+    )
+    assert code == 2
+    assert "different evaluation steps" in capsys.readouterr().err
+    assert not (root / "compare" / "compare.json").exists()

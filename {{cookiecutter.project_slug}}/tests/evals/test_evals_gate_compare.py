@@ -231,14 +231,29 @@ def test_project_gates_load():
 
 
 def test_cache_key_covers_every_input(tmp_path):
-    parts = ("m", "1", "p" * 64, "regular/a", "c" * 64, {"temperature": 0.0, "seed": 1}, "/r1")
+    model = {
+        "served_model_name": "m",
+        "model_version": "1",
+        "model_digest": "sha256:a",
+        "model_root": "/r1",
+        "vllm_version": "0.32.0",
+        "serving_args": ["--seed", "0"],
+    }
+    parts = (model, "p" * 64, "regular/a", "c" * 64, {"temperature": 0.0, "seed": 1})
     key = cache_key(*parts)
     assert key == cache_key(*parts)
-    others = ("m2", "2", "q" * 64, "regular/b", "d" * 64, {"seed": 2}, "/r2")
-    for index, other in enumerate(others):
+    others = ("q" * 64, "regular/b", "d" * 64, {"seed": 2})
+    for index, other in enumerate(others, start=1):
         changed = list(parts)
         changed[index] = other
         assert cache_key(*changed) != key, index
+    for field, other in (
+        ("model_digest", "sha256:b"),
+        ("vllm_version", "0.33.0"),
+        ("serving_args", ["--seed", "1"]),
+        ("model_root", "/r2"),
+    ):
+        assert cache_key({**model, field: other}, *parts[1:]) != key, field
     cache = ResponseCache(tmp_path)
     assert cache.get(key) is None
     cache.put(key, {"completion": {"output": "x"}})

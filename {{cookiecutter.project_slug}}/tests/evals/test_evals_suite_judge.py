@@ -6,14 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from evals.judge import NO_JUDGE_NOTICE, JudgeConfig, build_judge_metric, judge_from_env
+from evals.judge import (
+    NO_JUDGE_NOTICE,
+    JudgeConfig,
+    JudgeModel,
+    build_judge_metric,
+    judge_from_env,
+)
 from evals.metrics import UnknownMetricError
 from evals.suite import SuiteError, load_suite
 
 
 def test_shipped_suite_loads():
     suite = load_suite()
-    assert {d.name for d in suite.datasets} == {"regular", "safety", "paraphrase"}
+    assert {"regular", "safety", "paraphrase"} <= {d.name for d in suite.datasets}
     assert suite.decoding.temperature == 0 and suite.decoding.max_tokens > 0
     assert suite.is_judge("answer_quality") and not suite.is_judge("label_accuracy")
 
@@ -50,23 +56,20 @@ def test_bad_suite_values_are_named(evals_copy: Path):
 
 def test_no_judge_means_none_and_half_a_judge_is_an_error():
     assert judge_from_env(1, {}) is None
-    with pytest.raises(ValueError, match="half configured"):
+    with pytest.raises(ValueError, match="judge half configured"):
         judge_from_env(1, {"JUDGE_ENDPOINT": "http://127.0.0.1:1/v1"})
     judge = judge_from_env(7, {"LOCAL_MODEL_BASE_URL": "http://h:1/v1/", "LOCAL_MODEL_NAME": "j"})
-    assert judge == JudgeConfig("http://h:1/v1", "j", "not-needed", 7, True)
+    assert judge == JudgeConfig("http://h:1/v1", "j", "not-needed", 7)
     assert "JUDGE_ENDPOINT" in NO_JUDGE_NOTICE
 
 
-def test_judge_metric_is_geval_with_the_pinned_steps():
+def test_judge_metric_is_geval_with_the_pinned_steps_on_our_structured_output_model():
     suite = load_suite()
     params = suite.metric_params("answer_quality")
     judge = JudgeConfig("http://127.0.0.1:9/v1", "judge-model", "k", 5)
     metric = build_judge_metric("answer_quality", params, judge)
     assert type(metric).__name__ == "GEval"
     assert metric.evaluation_steps == params["evaluation_steps"]
-    assert metric.model.base_url == "http://127.0.0.1:9/v1"
-    assert metric.model.name == "judge-model" and metric.model.temperature == 0
-    assert metric.model.generation_kwargs == {
-        "seed": 5,
-        "response_format": {"type": "json_object"},
-    }
+    assert isinstance(metric.model, JudgeModel) and metric.model.config is judge
+    assert metric.model.get_model_name() == "judge-model"
+    assert judge.decoding() == {"temperature": 0.0, "seed": 5, "max_tokens": 512}

