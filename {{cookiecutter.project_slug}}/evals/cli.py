@@ -1,4 +1,5 @@
-"""Command line: `python -m evals.cli run` (make eval) and `... compare` (make eval-compare).
+"""Command line: `python -m evals.cli run` (make eval), `... compare` (make eval-compare) and
+`... flips` (make eval-flips: N uncached runs, the answer flip rate per dataset).
 
 Exit codes: 0 the gate passed, 1 the gate failed, 2 the eval could not run (bad dataset, prompt or
 suite, unknown metric, dead endpoint); the message says what and where. Outputs are written only
@@ -51,12 +52,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="always ask the model")
 
 
-def evaluate(endpoint: str | None, args: argparse.Namespace) -> dict[str, Any]:
+def evaluate(endpoint: str | None, args: argparse.Namespace, judged: bool = True) -> dict[str, Any]:
     """Run the suite on one endpoint and gate the result (no files written)."""
     suite = load_suite(args.suite, args.prompt)
     gates = load_gates().eval
     settings = suite.config.runner
-    judge = judge_from_env(suite.decoding.seed)
+    judge = judge_from_env(suite.decoding.seed) if judged else None
     if judge is not None:
         judge = resolve_judge(judge, settings.retries)
     target = resolve_target(endpoint, args.model_version, args.model)
@@ -187,6 +188,51 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if gate["passed"] else 1
 
 
+def flip_rates(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per dataset: the cases whose answer was not the same in every run, and their share."""
+    first = summaries[0]["cases"]
+    rows: dict[str, dict[str, Any]] = {}
+    for index, case in enumerate(first):
+        answers = {s["cases"][index]["output"] for s in summaries}
+        row = rows.setdefault(case["dataset"], {"cases": 0, "flipped": 0, "examples": []})
+        row["cases"] += 1
+        if len(answers) > 1:
+            row["flipped"] += 1
+            if len(row["examples"]) < 5:
+                row["examples"].append({"key": case["key"], "answers": sorted(answers)})
+    for row in rows.values():
+        row["flip_rate"] = round(row["flipped"] / row["cases"], 6)
+    return rows
+
+
+def cmd_flips(args: argparse.Namespace) -> int:
+    """`make eval-flips N=3`: the suite N times without the cache; answer flip rate per dataset."""
+    if args.runs < 2:
+        raise ValueError(f"N={args.runs}: flips need at least 2 runs (make eval-flips N=3)")
+    out = Path(args.out)
+    _clear(out, ("flips.json",))
+    args.no_cache = True
+    summaries = []
+    for run in range(args.runs):
+        print(f"==> run {run + 1} of {args.runs}", flush=True)
+        summaries.append(evaluate(args.endpoint or None, args, judged=False))
+    rates = flip_rates(summaries)
+    result = {
+        "stamp": stamp("evals.flips", runs=args.runs),
+        "model": summaries[0]["manifest"]["model"],
+        "runs": args.runs,
+        "datasets": rates,
+    }
+    write_json(out / "flips.json", result)
+    for name, row in sorted(rates.items()):
+        print(
+            f"  {name:<12} {row['flipped']:>4} of {row['cases']:>4} answers flipped "
+            f"({row['flip_rate']:.1%})"
+        )
+    print(f"==> eval-flips: {args.runs} uncached runs; {out / 'flips.json'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evals", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -200,10 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     comp.add_argument("--head", required=True, help="summary.json or endpoint URL")
     comp.add_argument("--out", default=str(DEFAULT_OUT))
     _add_run_options(comp)
+    flips = commands.add_parser("flips", help="N uncached runs: answer flip rate per dataset")
+    flips.add_argument("--endpoint", default="", help="OpenAI-compatible base URL ending in /v1")
+    flips.add_argument("--runs", type=int, default=3)
+    flips.add_argument("--out", default=str(DEFAULT_OUT))
+    _add_run_options(flips)
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    commands_by_name = {"run": cmd_run, "compare": cmd_compare, "flips": cmd_flips}
     try:
-        code = cmd_run(args) if args.command == "run" else cmd_compare(args)
+        code = commands_by_name[args.command](args)
     except INPUT_ERRORS as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ TEST_TARGETS += test-evals
 EVAL_ARGS = $(if $(PROMPT),--prompt "$(PROMPT)") $(if $(MODEL_VERSION),--model-version "$(MODEL_VERSION)") \
 	$(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(OUT),--out "$(OUT)")
 
-.PHONY: eval eval-compare test-evals bench-evals
+.PHONY: eval eval-compare eval-flips test-evals bench-evals
 
 eval: ## Evaluate a model endpoint, write build/eval/summary.json + report.md, exit 1 if the gate fails: [ENDPOINT=] [OUT=] [PROMPT=]
 	@$(call venv,evals)
@@ -18,6 +18,10 @@ eval-compare: ## Base vs head on the same cases (compare.json + compare.md): BAS
 	@test -n "$(BASE)" -a -n "$(HEAD)" || { echo "ERROR: usage: make eval-compare BASE=<summary.json|endpoint> HEAD=<summary.json|endpoint> [OUT=dir]" >&2; exit 2; }
 	@$(call venv,evals)
 	@$(call py,evals) -m evals.cli compare --base "$(BASE)" --head "$(HEAD)" $(EVAL_ARGS)
+
+eval-flips: ## Run the suite N times without the cache; print the answer flip rate per dataset (flips.json): [N=3] [ENDPOINT=] [OUT=]
+	@$(call venv,evals)
+	@$(call py,evals) -m evals.cli flips --runs "$(or $(N),3)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(EVAL_ARGS)
 
 test-evals: ## Evals tests: datasets, prompts, metrics, cache, gate, compare, e2e against local vLLM
 	@$(call venv,evals)

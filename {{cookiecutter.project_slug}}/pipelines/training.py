@@ -85,7 +85,9 @@ def _cpu_model_and_flags() -> tuple[str, list[str]]:
 def training_host(threads: int) -> dict[str, Any]:
     """What the numbers depend on besides seed and data: recorded beside every trained model, so
     a different result on another machine can be explained."""
+    import tokenizers
     import torch
+    import transformers
 
     model, flags = _cpu_model_and_flags()
     return {
@@ -94,6 +96,8 @@ def training_host(threads: int) -> dict[str, Any]:
         "isa_flags": flags,
         "threads": threads,
         "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
         "kernels": torch.backends.cpu.get_cpu_capability(),
         "mkl_cbwr": os.environ.get("MKL_CBWR"),
         "cuda": torch.cuda.is_available(),

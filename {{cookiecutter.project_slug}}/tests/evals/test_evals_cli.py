@@ -92,3 +92,24 @@ def test_compare_refuses_a_file_that_is_not_a_summary(tmp_path: Path, capsys):
     assert main(["compare", "--base", missing, "--head", str(bad), "--out", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "compare.json").exists()
+
+
+def test_flip_rates_count_cases_whose_answer_changed_in_any_run():
+    from evals.cli import flip_rates
+
+    def run(*answers):
+        return {
+            "cases": [{"dataset": "d", "key": f"d/{i}", "output": a} for i, a in enumerate(answers)]
+        }
+
+    rates = flip_rates([run("a", "b", "c"), run("a", "x", "c"), run("a", "b", "y")])
+    assert rates["d"]["cases"] == 3 and rates["d"]["flipped"] == 2
+    assert rates["d"]["flip_rate"] == round(2 / 3, 6)
+    assert [e["key"] for e in rates["d"]["examples"]] == ["d/1", "d/2"]
+
+
+def test_flips_need_two_runs(capsys):
+    from evals.cli import main
+
+    assert main(["flips", "--runs", "1"]) == 2
+    assert "at least 2 runs" in capsys.readouterr().err

@@ -232,3 +232,17 @@ def test_compare_refuses_runs_scored_with_different_judge_steps(judged, capsys):
     assert code == 2
     assert "different evaluation steps" in capsys.readouterr().err
     assert not (root / "compare" / "compare.json").exists()
+
+
+def test_eval_flips_reruns_without_the_cache_and_reports_per_dataset(judged, capsys):
+    out = judged["root"] / "flips"
+    args = ["flips", "--runs", "2", "--suite", str(judged["suites"]["same"]), "--out", str(out)]
+    assert (
+        main([*args, "--endpoint", judged["summaries"]["first"]["manifest"]["model"]["endpoint"]])
+        == 0
+    )
+    result = json.loads((out / "flips.json").read_text())
+    (row,) = result["datasets"].values()
+    assert result["runs"] == 2 and row["cases"] == JUDGED
+    assert row["flip_rate"] == row["flipped"] / JUDGED
+    assert "answers flipped" in capsys.readouterr().out
