@@ -27,7 +27,7 @@ CANDIDATE_DATASET ?= pipelines/data/intents-v2.jsonl
 # Pull requests: the base branch checked out beside the head (actions/checkout path: .base).
 BASE_DIR ?= .base
 
-.PHONY: canary canary-recover release-state-fetch release-persist demo-canary registry-promote report test-release release-publish ci-notice train-candidate \
+.PHONY: canary canary-recover release-state-fetch release-persist demo-canary registry-promote report test-release release-publish train-candidate \
 	eval-base plan-base smoke bench-demo
 
 canary: ## Canary stable vs candidate, step by step; promote or roll back (BACKEND=local|gke STACK= CANDIDATE=)
@@ -105,9 +105,6 @@ release-publish: ## Attach build/canary + build/report evidence to the GitHub Re
 bench-demo: ## Print each demo stage's time from the last `make demo` (build/demo/stages.json)
 	@$(call venv,ops)
 	@$(call py,ops) bench/demo_benchmark.py
-
-ci-notice: ## Print a GitHub Actions notice (NOTICE="text"); used where a CI step is skipped on purpose
-	@echo "::notice title=skipped::$${NOTICE:-step skipped}"
 
 test-release: ## Release tests: state machine, gate, report, workflows, and a real local canary (e2e)
 	@$(call venv,ops)

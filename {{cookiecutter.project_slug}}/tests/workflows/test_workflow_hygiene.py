@@ -53,7 +53,12 @@ def test_the_workflows_exist():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_every_run_step_is_a_make_target_that_exists(path, make_targets):
-    runs = [(job, step["run"]) for job, step in steps(load(path)) if "run" in step]
+    # The one exception: the fork preview's notice, which runs with no checkout (so no Makefile).
+    runs = [
+        (job, step["run"])
+        for job, step in steps(load(path))
+        if "run" in step and not step["run"].startswith('echo "::notice')
+    ]
     assert runs, f"{path.name} runs nothing"
     for job, command in runs:
         match = MAKE_STEP.match(command.strip())
@@ -113,11 +118,28 @@ def test_cloud_jobs_authenticate_with_workload_identity_federation():
                 assert "workload_identity_provider" in auth["with"]
 
 
+def test_every_make_step_runs_after_a_checkout_under_the_same_condition():
+    """`make` needs the Makefile: a `make` step before the job's checkout, or one that runs when
+    the checkout is skipped (the fork preview once did both), fails on first use."""
+    for path in WORKFLOWS:
+        for job_id, job in load(path)["jobs"].items():
+            checkouts: list[str] = []
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    checkouts.append(step.get("if", ""))
+                if not step.get("run", "").lstrip().startswith("make "):
+                    continue
+                where = f"{path.name} {job_id}: {step.get('name') or step['run'][:40]!r}"
+                assert checkouts, f"{where} runs before any checkout"
+                if checkouts[-1]:
+                    assert checkouts[-1] in step.get("if", ""), f"{where} may run without it"
+
+
 def test_pull_request_skips_cloud_preview_for_forks_and_upserts_one_comment():
     document = load(ROOT / ".github/workflows/pull-request.yml")
     assert "pull_request" in document["on"]
     preview = document["jobs"]["preview"]
-    notice = [s for s in preview["steps"] if s.get("run") == "make ci-notice"]
+    notice = [s for s in preview["steps"] if "::notice" in s.get("run", "")]
     assert notice and notice[0]["if"] == "env.FORK == 'true'"
     cloud = [
         s
