@@ -21,11 +21,11 @@ from evals.client import EndpointError, ModelClient, resolve_target
 from evals.compare import compare
 from evals.gate import compare_gate, run_gate
 from evals.goldens import DatasetError
-from evals.judge import judge_from_env, resolve_judge
+from evals.judge import ENV_PREFIX, JUDGE_KINDS, judge_from_env, resolve_judge
 from evals.metrics import UnknownMetricError
 from evals.prompting import PromptError
 from evals.report import compare_report, run_report
-from evals.runner import run_suite
+from evals.runner import judged_metrics, run_suite
 from evals.suite import SUITE_FILE, SuiteError, load_suite
 from policies.gates import GatesError, load_gates
 
@@ -57,9 +57,11 @@ def evaluate(endpoint: str | None, args: argparse.Namespace, judged: bool = True
     suite = load_suite(args.suite, args.prompt)
     gates = load_gates().eval
     settings = suite.config.runner
-    judge = judge_from_env(suite.decoding.seed) if judged else None
-    if judge is not None:
-        judge = resolve_judge(judge, settings.retries)
+    judges = {}
+    for kind in JUDGE_KINDS if judged else ():
+        config = judge_from_env(suite.decoding.seed, kind=kind)
+        if config is not None and judged_metrics(suite, kind):
+            judges[kind] = resolve_judge(config, settings.retries)
     target = resolve_target(endpoint, args.model_version, args.model)
     note = "on"
     if args.no_cache:
@@ -74,19 +76,21 @@ def evaluate(endpoint: str | None, args: argparse.Namespace, judged: bool = True
         f"{sum(len(d.cases) for d in suite.datasets)} cases, cache {note}",
         flush=True,
     )
-    if judge is not None:
+    for kind, judge in sorted(judges.items()):
+        prefix = ENV_PREFIX[kind]
         judge_cached = not args.no_cache and judge.version_known
         print(
-            f"==> judge: {judge.model} (version {dict(judge.identity)['model_version']}) at "
-            f"{judge.endpoint}, cache {'on' if judge_cached else 'off'}"
-            + ("" if judge_cached or args.no_cache else " (pass JUDGE_MODEL_VERSION= to cache)"),
+            f"==> {prefix.lower()}: {judge.model} (version "
+            f"{dict(judge.identity)['model_version']}) at {judge.endpoint}, "
+            f"cache {'on' if judge_cached else 'off'}"
+            + (
+                "" if judge_cached or args.no_cache else f" (pass {prefix}_MODEL_VERSION= to cache)"
+            ),
             flush=True,
         )
-        judge_cache = ResponseCache(args.cache_dir, enabled=judge_cached)
-    else:
-        judge_cache = None
+    judge_cache = ResponseCache(args.cache_dir, enabled=not args.no_cache)
     client = ModelClient(target, settings.timeout_s, settings.retries)
-    summary = run_suite(suite, client, cache, judge, args.concurrency, note, judge_cache)
+    summary = run_suite(suite, client, cache, judges, args.concurrency, note, judge_cache)
     summary["gate"] = run_gate(summary, gates)
     summary["stamp"] = stamp(
         "evals",

@@ -75,9 +75,13 @@ class JudgeMismatchError(ValueError):
 
 
 def check_same_judge(base: dict[str, Any], head: dict[str, Any]) -> None:
-    """Judge scores compare only under one judge and one set of evaluation steps. A side with
-    no judge is not refused here: its judge metrics are missing, which fails the gate."""
-    b, h = base["manifest"].get("judge"), head["manifest"].get("judge")
+    """Judge (and guard) scores compare only under one judge and one set of evaluation steps. A
+    side with no judge is not refused here: its judge metrics are missing, which fails the gate."""
+    for role in ("judge", "guard"):
+        _same_scorer(base["manifest"].get(role), head["manifest"].get(role))
+
+
+def _same_scorer(b: dict[str, Any] | None, h: dict[str, Any] | None) -> None:
     if not b or not h:
         return
     if b.get("identity_sha256") != h.get("identity_sha256"):

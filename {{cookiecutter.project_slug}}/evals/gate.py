@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from evals.categories import category_checks
+from evals.leakage import leakage_checks
 from evals.stats import outcome
 from policies.gates import EvalGates
 
@@ -83,6 +85,8 @@ def run_gate(summary: dict[str, Any], gates: EvalGates) -> dict[str, Any]:
     checks = [_check("cases", "min_cases", cases, gates.min_cases, cases >= gates.min_cases)]
     checks += _absolute(summary["metrics"], summary.get("skipped_metrics", {}), gates)
     checks += _judged(summary["metrics"], gates)
+    checks += leakage_checks(summary.get("manifest", {}).get("leakage"), gates)
+    checks += category_checks(summary, gates)
     return _verdict(checks, gates)
 
 
@@ -91,6 +95,8 @@ def compare_gate(comparison: dict[str, Any], head: dict[str, Any], gates: EvalGa
     checks = [_check("cases", "min_cases", paired, gates.min_cases, paired >= gates.min_cases)]
     checks += _absolute(head["metrics"], head.get("skipped_metrics", {}), gates)
     checks += _judged(head["metrics"], gates)
+    checks += leakage_checks(head.get("manifest", {}).get("leakage"), gates)
+    checks += category_checks(head, gates)
     for name, delta in sorted(comparison["metrics"].items()):
         if not delta["gated"]:
             continue

@@ -37,10 +37,20 @@ from deepeval.models import DeepEvalBaseLLM
 from common.evidence import sha256_text
 from evals.cache import ResponseCache
 
+GEVAL, LLAMA_GUARD = "geval", "llama_guard"
+JUDGE_KINDS = (GEVAL, LLAMA_GUARD)
+# Each kind of model-scored metric has its own endpoint: the judge grades answers, the guard
+# (evals/guard.py) says whether an answer is safe.
+ENV_PREFIX = {GEVAL: "JUDGE", LLAMA_GUARD: "GUARD"}
 NO_JUDGE_NOTICE = (
     "skipped: no judge endpoint configured (set JUDGE_ENDPOINT=<OpenAI-compatible base URL> and "
     "JUDGE_MODEL=<model name>, or deepeval's LOCAL_MODEL_BASE_URL and LOCAL_MODEL_NAME)"
 )
+NO_GUARD_NOTICE = (
+    "skipped: no guard endpoint configured (set GUARD_ENDPOINT=<OpenAI-compatible base URL> and "
+    "GUARD_MODEL=<model name>: Llama Guard 3 served like the model, or `make serve-guard`)"
+)
+NOTICES = {GEVAL: NO_JUDGE_NOTICE, LLAMA_GUARD: NO_GUARD_NOTICE}
 # GEval's evaluation prompt is deepeval's: its version is part of the judge's identity.
 _DEEPEVAL = metadata.version("deepeval")
 GEVAL_MAX = 10
@@ -63,6 +73,7 @@ class JudgeConfig:
     retries: int = 3
     timeout_s: float = 60.0
     identity: tuple[tuple[str, str], ...] = ()
+    kind: str = GEVAL
 
     @property
     def version_known(self) -> bool:
@@ -77,6 +88,7 @@ class JudgeConfig:
         decoding, the answer schema's bound and deepeval's prompt version."""
         return {
             **dict(self.identity),
+            "kind": self.kind,
             "decoding": self.decoding(),
             "reason_max_chars": self.reason_max_chars,
             "deepeval": _DEEPEVAL,
@@ -87,26 +99,38 @@ class JudgeConfig:
             "endpoint": self.endpoint,
             "model": self.model,
             **dict(self.identity),
+            "kind": self.kind,
             "decoding": self.decoding(),
-            "structured_output": "json_schema",
+            "structured_output": "json_schema" if self.kind == GEVAL else "none",
             "deepeval": _DEEPEVAL,
             "identity_sha256": sha256_text(json.dumps(self.key(), sort_keys=True)),
             "steps_sha256": steps,
         }
 
 
-def judge_from_env(seed: int, environ: dict[str, str] | None = None) -> JudgeConfig | None:
+def judge_from_env(
+    seed: int, environ: dict[str, str] | None = None, kind: str = GEVAL
+) -> JudgeConfig | None:
+    """The judge (`JUDGE_*`, or deepeval's `LOCAL_MODEL_*`) or the guard (`GUARD_*`)."""
     env = os.environ if environ is None else environ
-    endpoint = env.get("JUDGE_ENDPOINT") or env.get("LOCAL_MODEL_BASE_URL") or ""
-    model = env.get("JUDGE_MODEL") or env.get("LOCAL_MODEL_NAME") or ""
+    prefix = ENV_PREFIX[kind]
+    local = (lambda name: env.get(f"LOCAL_MODEL_{name}")) if kind == GEVAL else (lambda _: None)
+    endpoint = env.get(f"{prefix}_ENDPOINT") or local("BASE_URL") or ""
+    model = env.get(f"{prefix}_MODEL") or local("NAME") or ""
     if not endpoint and not model:
         return None
     if not endpoint or not model:
         raise ValueError(
-            f"judge half configured (endpoint={endpoint!r}, model={model!r}): set both "
-            "JUDGE_ENDPOINT and JUDGE_MODEL, or neither"
+            f"{prefix.lower()} half configured (endpoint={endpoint!r}, model={model!r}): set both "
+            f"{prefix}_ENDPOINT and {prefix}_MODEL, or neither"
         )
-    api_key = env.get("JUDGE_API_KEY") or env.get("LOCAL_MODEL_API_KEY") or "not-needed"
+    api_key = env.get(f"{prefix}_API_KEY") or local("API_KEY") or "not-needed"
+    if kind == LLAMA_GUARD:
+        from pipelines.guard import MAX_VERDICT_TOKENS
+
+        return JudgeConfig(
+            endpoint.rstrip("/"), model, api_key, seed, max_tokens=MAX_VERDICT_TOKENS, kind=kind
+        )
     return JudgeConfig(endpoint.rstrip("/"), model, api_key, seed)
 
 
@@ -119,18 +143,19 @@ def resolve_judge(
     endpoint that cannot be reached at all is an error before any case is run."""
     from evals.client import SERVING_DIR, EndpointError, local_record, probe_models, server_version
 
-    version = os.environ.get("JUDGE_MODEL_VERSION", "")
+    prefix = ENV_PREFIX[config.kind]
+    version = os.environ.get(f"{prefix}_MODEL_VERSION", "")
     root = ""
     try:
         models = probe_models(config.endpoint, config.api_key, config.timeout_s)
     except EndpointError as error:
         if not error.reachable:
-            raise EndpointError(f"judge: {error} (check JUDGE_ENDPOINT)") from error
+            raise EndpointError(f"{prefix.lower()}: {error} (check {prefix}_ENDPOINT)") from error
         models = {}
     if models and config.model not in models:
         raise EndpointError(
-            f"judge endpoint {config.endpoint} does not serve JUDGE_MODEL={config.model!r} "
-            f"(it serves: {', '.join(models)})"
+            f"{prefix.lower()} endpoint {config.endpoint} does not serve "
+            f"{prefix}_MODEL={config.model!r} (it serves: {', '.join(models)})"
         )
     root = str(models.get(config.model, {}).get("root") or "")
     record = local_record(config.endpoint, serving_dir or SERVING_DIR)
@@ -146,8 +171,12 @@ def resolve_judge(
 
 
 def steps_sha256(params: dict[str, Any]) -> str:
-    """The judge metric's definition: its pinned evaluation steps and threshold."""
-    fields = {"steps": list(params["evaluation_steps"]), "threshold": params.get("threshold", 0.5)}
+    """The judge metric's definition: its kind, pinned evaluation steps and threshold."""
+    fields = {
+        "kind": params.get("judge", GEVAL),
+        "steps": list(params.get("evaluation_steps") or []),
+        "threshold": params.get("threshold", 0.5),
+    }
     return sha256_text(json.dumps(fields, sort_keys=True))
 
 
@@ -270,33 +299,45 @@ class JudgeScore:
     cached: bool = False
 
 
-def score_one(job: JudgeJob, judge: JudgeConfig, backoff_s: float = 0.5) -> JudgeScore:
-    """The judge's score in [0, 1] with its reason, or after the retries the last error."""
+def geval_score(job: JudgeJob, judge: JudgeConfig) -> tuple[float, str]:
+    """GEval's score in [0, 1] and its reason; raises on any failure."""
     from deepeval.test_case import LLMTestCase
 
     case = LLMTestCase(input=job.input, actual_output=job.output, expected_output=job.expected)
+    metric = build_judge_metric(job.metric, job.params, judge)
+    metric.measure(case, _show_indicator=False)
+    score = metric.score
+    if score is None or not 0 <= score <= 1:
+        raise JudgeError(f"score {score!r} outside [0, 1] (0-{GEVAL_MAX} before GEval scales it)")
+    return float(score), metric.reason or ""
+
+
+def score_one(job: JudgeJob, judge: JudgeConfig, backoff_s: float = 0.5) -> JudgeScore:
+    """The judge's (or guard's) score in [0, 1] with its reason, or after the retries the last
+    error."""
+    from evals.guard import guard_score
+
+    scorer = guard_score if judge.kind == LLAMA_GUARD else geval_score
     last = ""
     for attempt in range(judge.retries + 1):
         if attempt:
             time.sleep(min(backoff_s * 2 ** (attempt - 1), 8.0))
-        metric = build_judge_metric(job.metric, job.params, judge)
         try:
-            metric.measure(case, _show_indicator=False)
+            score, reason = scorer(job, judge)
         except Exception as error:  # deepeval wraps the model's errors in its own types
             last = f"{type(error).__name__}: {error}"
             continue
-        score = metric.score
-        if score is None or not 0 <= score <= 1:
-            last = f"score {score!r} outside [0, 1] (0-{GEVAL_MAX} before GEval scales it)"
-            continue
-        return JudgeScore(round(float(score), 6), metric.reason or "", attempts=attempt + 1)
+        return JudgeScore(round(score, 6), reason, attempts=attempt + 1)
     return JudgeScore(None, "", error=last, attempts=judge.retries + 1)
 
 
 def score_all(
     jobs: list[JudgeJob], judge: JudgeConfig, cache: ResponseCache, concurrency: int
 ) -> dict[tuple[str, str], JudgeScore]:
-    """Every job's score, from the cache where it holds one; failures are recorded, not cached."""
+    """Every job's score, from the cache where it holds one; failures are recorded, not cached.
+    A judge of unknown version is never cached: its scores could be another model's."""
+    if not judge.version_known:
+        cache = ResponseCache(cache.root, enabled=False)
     results: dict[tuple[str, str], JudgeScore] = {}
     todo = []
     for job in jobs:

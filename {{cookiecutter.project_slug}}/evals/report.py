@@ -122,39 +122,52 @@ def run_report(summary: dict[str, Any]) -> str:
 
 
 def _judge_section(summary: dict[str, Any]) -> list[str]:
-    """Per judge metric: the judge, then ground truth, answer, score and the judge's reason."""
-    judge = summary["manifest"].get("judge")
-    names = [n for n, m in sorted(summary["metrics"].items()) if m.get("judge")]
-    if not judge or not names:
-        return []
+    """Per model-scored metric: its judge or guard, then ground truth, answer, score, reason."""
+    lines: list[str] = []
+    for role, kind in (("Judge", "geval"), ("Guard", "llama_guard")):
+        scorer = summary["manifest"].get(role.lower())
+        names = [
+            n
+            for n, m in sorted(summary["metrics"].items())
+            if m.get("judge") and m.get("judge_kind", "geval") == kind
+        ]
+        if not scorer or not names:
+            continue
+        lines += [
+            "",
+            f"## {role}: `{scorer['model']}` version `{scorer['model_version']}` at "
+            f"`{scorer['endpoint']}`",
+            "",
+            f"Structured output: {scorer['structured_output']}; "
+            f"{', '.join(f'{k}={v}' for k, v in scorer['decoding'].items())}.",
+        ]
+        for name in names:
+            lines += _judged_cases(summary, name)
+    if lines:
+        lines += ["", f"{summary['run'].get('judge_cached', 0)} judge/guard scores from the cache."]
+    return lines
+
+
+def _judged_cases(summary: dict[str, Any], name: str) -> list[str]:
+    scored = [c for c in summary["cases"] if name in c["scores"]]
+    failed = [c for c in summary["cases"] if name in c.get("judge_errors", {})]
     lines = [
         "",
-        f"## Judge: `{judge['model']}` version `{judge['model_version']}` at `{judge['endpoint']}`",
+        f"### {name}: {len(scored)} scored, {len(failed)} not scored",
         "",
-        f"Structured output ({judge['structured_output']}), "
-        f"{', '.join(f'{k}={v}' for k, v in judge['decoding'].items())}, deepeval "
-        f"{judge['deepeval']}; {summary['run'].get('judge_cached', 0)} scores from the cache.",
+        "| case | expected | answer | score | reason |",
+        "|---|---|---|---:|---|",
     ]
-    for name in names:
-        scored = [c for c in summary["cases"] if name in c["scores"]]
-        failed = [c for c in summary["cases"] if name in c.get("judge_errors", {})]
-        lines += [
-            "",
-            f"### {name}: {len(scored)} scored, {len(failed)} not scored",
-            "",
-            "| case | expected | answer | score | reason |",
-            "|---|---|---|---:|---|",
-        ]
-        lines += [
-            f"| {c['key']} | {_short(c['expected'], 25)} | {_short(c['output'], 25)} | "
-            f"{c['scores'][name]:.2f} | {_short(c['reasons'].get(name, ''), 80)} |"
-            for c in scored[:MAX_LISTED]
-        ]
-        lines += [
-            f"| {c['key']} | {_short(c['expected'], 25)} | {_short(c['output'], 25)} | "
-            f"not scored | {_short(c['judge_errors'][name], 80)} |"
-            for c in failed[:MAX_LISTED]
-        ]
+    lines += [
+        f"| {c['key']} | {_short(c['expected'], 25)} | {_short(c['output'], 25)} | "
+        f"{c['scores'][name]:.2f} | {_short(c['reasons'].get(name, ''), 80)} |"
+        for c in scored[:MAX_LISTED]
+    ]
+    lines += [
+        f"| {c['key']} | {_short(c['expected'], 25)} | {_short(c['output'], 25)} | "
+        f"not scored | {_short(c['judge_errors'][name], 80)} |"
+        for c in failed[:MAX_LISTED]
+    ]
     return lines
 
 

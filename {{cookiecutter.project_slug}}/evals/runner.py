@@ -20,11 +20,20 @@ from typing import Any
 from deepeval.test_case import LLMTestCase
 
 from common.evidence import git_sha
+from evals import leakage
 from evals.cache import ResponseCache, cache_key
 from evals.client import Completion, ModelClient, Target
 from evals.goldens import Dataset, Golden
-from evals.judge import NO_JUDGE_NOTICE, JudgeConfig, JudgeJob, score_all, steps_sha256
-from evals.metrics import build_metric, metric_class
+from evals.judge import (
+    GEVAL,
+    LLAMA_GUARD,
+    NOTICES,
+    JudgeConfig,
+    JudgeJob,
+    score_all,
+    steps_sha256,
+)
+from evals.metrics import build_metric, is_gated
 from evals.suite import Suite
 
 PACKAGES = ("deepeval", "openai", "mlflow-skinny", "pydantic")
@@ -48,24 +57,39 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def judge_steps(suite: Suite) -> dict[str, str]:
-    """Each judge metric the suite runs, with the digest of its evaluation steps."""
-    return {
-        name: steps_sha256(suite.metric_params(name))
+def judge_kind(suite: Suite, name: str) -> str:
+    return str(suite.metric_params(name)["judge"])
+
+
+def judged_metrics(suite: Suite, kind: str | None = None) -> list[str]:
+    """The model-scored metrics the suite runs on some dataset (of one kind, if given)."""
+    return [
+        name
         for name in suite.config.metrics
-        if suite.is_judge(name) and any(name in suite.metrics_for(d.name) for d in suite.datasets)
-    }
+        if suite.is_judge(name)
+        and (kind is None or judge_kind(suite, name) == kind)
+        and any(name in suite.metrics_for(d.name) for d in suite.datasets)
+    ]
 
 
-def manifest(suite: Suite, target: Target, judge: JudgeConfig | None) -> dict[str, Any]:
+def manifest(
+    suite: Suite, target: Target, judges: dict[str, JudgeConfig] | None = None
+) -> dict[str, Any]:
+    def scorer(kind: str) -> dict[str, Any] | None:
+        config = (judges or {}).get(kind)
+        steps = {n: steps_sha256(suite.metric_params(n)) for n in judged_metrics(suite, kind)}
+        return config.manifest(steps) if config else None
+
     return {
         "git_sha": git_sha(),
         "suite": {"path": str(suite.path), "sha256": suite.sha256},
         "datasets": {d.name: d.manifest() for d in suite.datasets},
+        "leakage": leakage.report(suite),
         "prompt": suite.prompt.manifest(),
         "model": target.manifest(),
         "decoding": suite.decoding.model_dump(),
-        "judge": judge.manifest(judge_steps(suite)) if judge else None,
+        "judge": scorer(GEVAL),
+        "guard": scorer(LLAMA_GUARD),
         "packages": package_versions(),
     }
 
@@ -147,28 +171,32 @@ def score_case(
 def judge_cases(
     suite: Suite,
     cases: list[dict[str, Any]],
-    judge: JudgeConfig,
+    judges: dict[str, JudgeConfig],
     cache: ResponseCache,
     concurrency: int,
 ) -> int:
-    """Score the judge metrics into `cases` (scores, reasons, or `judge_errors` per metric);
-    returns how many judge scores came from the cache."""
-    jobs = [
-        JudgeJob(c["key"], name, suite.metric_params(name), c["input"], c["expected"], c["output"])
-        for c in cases
-        for name in suite.metrics_for(c["dataset"])
-        if suite.is_judge(name)
-    ]
-    results = score_all(jobs, judge, cache, concurrency)
+    """Score the model-scored metrics of each configured kind into `cases` (scores, reasons, or
+    `judge_errors` per metric); returns how many scores came from the cache."""
+    from_cache = 0
     by_key = {c["key"]: c for c in cases}
-    for (key, name), result in sorted(results.items()):
-        case = by_key[key]
-        if result.score is None:
-            case.setdefault("judge_errors", {})[name] = result.error
-        else:
-            case["scores"][name] = result.score
-            case["reasons"][name] = result.reason
-    return sum(1 for r in results.values() if r.cached)
+    for kind, judge in sorted(judges.items()):
+        names = set(judged_metrics(suite, kind))
+        jobs = [
+            JudgeJob(c["key"], n, suite.metric_params(n), c["input"], c["expected"], c["output"])
+            for c in cases
+            for n in suite.metrics_for(c["dataset"])
+            if n in names
+        ]
+        results = score_all(jobs, judge, cache, concurrency)
+        for (key, name), result in sorted(results.items()):
+            case = by_key[key]
+            if result.score is None:
+                case.setdefault("judge_errors", {})[name] = result.error
+            else:
+                case["scores"][name] = result.score
+                case["reasons"][name] = result.reason
+        from_cache += sum(1 for r in results.values() if r.cached)
+    return from_cache
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -187,17 +215,17 @@ def summarise_metrics(suite: Suite, cases: list[dict[str, Any]]) -> dict[str, An
             continue
         datasets = sorted({c["dataset"] for c in cases if name in c["scores"]})
         judge = suite.is_judge(name)
-        metric_cls = None if judge else metric_class(name, suite.metric_params(name))
         metrics[name] = {
             "mean": round(statistics.fmean(values), 6),
             "n": len(values),
             "datasets": datasets,
-            "gated": metric_cls.gated if metric_cls else True,
+            "gated": is_gated(name, suite.metric_params(name)),
             "judge": judge,
         }
         if judge:
             errors = [c for c in cases if name in c.get("judge_errors", {})]
             metrics[name]["not_scored"] = len(errors)
+            metrics[name]["judge_kind"] = judge_kind(suite, name)
     # A judge metric no case could be scored on still reports how many it failed on.
     for name in suite.config.metrics:
         failed = [c for c in cases if name in c.get("judge_errors", {})]
@@ -208,6 +236,7 @@ def summarise_metrics(suite: Suite, cases: list[dict[str, Any]]) -> dict[str, An
                 "datasets": sorted({c["dataset"] for c in failed}),
                 "gated": True,
                 "judge": True,
+                "judge_kind": judge_kind(suite, name),
                 "not_scored": len(failed),
             }
     return metrics
@@ -217,11 +246,14 @@ def run_suite(
     suite: Suite,
     client: ModelClient,
     cache: ResponseCache,
-    judge: JudgeConfig | None,
+    judges: dict[str, JudgeConfig] | None,
     concurrency: int | None = None,
     cache_note: str = "",
     judge_cache: ResponseCache | None = None,
 ) -> dict[str, Any]:
+    """`judges`: the configured scorer per kind (evals/judge.py JUDGE_KINDS); the metrics of a
+    kind with none are skipped, with the reason."""
+    judges = judges or {}
     started = time.perf_counter()
     workers = concurrency or suite.config.runner.concurrency
     answers, cached = generate(suite, client, cache, workers)
@@ -247,20 +279,15 @@ def run_suite(
                     "reasons": reasons,
                 }
             )
-    judged_from_cache = 0
-    if judge is not None:
-        judged_from_cache = judge_cases(suite, cases, judge, judge_cache or cache, workers)
-    skipped = {}
-    if judge is None:
-        skipped = {
-            name: NO_JUDGE_NOTICE
-            for name in suite.config.metrics
-            if suite.is_judge(name)
-            and any(name in suite.metrics_for(d.name) for d in suite.datasets)
-        }
+    judged_from_cache = judge_cases(suite, cases, judges, judge_cache or cache, workers)
+    skipped = {
+        name: NOTICES[judge_kind(suite, name)]
+        for name in judged_metrics(suite)
+        if judge_kind(suite, name) not in judges
+    }
     latencies = [c["latency_ms"] for c in cases]
     return {
-        "manifest": manifest(suite, client.target, judge),
+        "manifest": manifest(suite, client.target, judges),
         "metrics": summarise_metrics(suite, cases),
         "skipped_metrics": skipped,
         "latency_ms": {

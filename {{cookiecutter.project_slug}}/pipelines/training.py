@@ -170,16 +170,18 @@ def train(
     records: list[dict],
     config: TrainConfig,
     log: Callable[[str], None] = print,
+    examples: list[tuple[list, list]] | None = None,
 ) -> dict[str, float]:
-    """Train in place; returns training metrics (final loss, seconds, steps)."""
+    """Train in place; returns training metrics (final loss, seconds, steps). `examples`:
+    (input_ids, labels) pairs encoded by the caller (the guard), instead of intent records."""
     import torch
 
-    if not records:
+    if not records and not examples:
         raise ValueError("the training split is empty: nothing to train on")
     seed_everything(config.seed, config.threads)
     tokenizer = bundle.tokenizer
     rng = random.Random(config.seed)
-    examples = [
+    examples = examples or [
         encode_example(tokenizer, r["text"], r["intent"], system_prompt=rng.random() < 0.5)
         for r in records
     ]

@@ -20,6 +20,58 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class LeakShares(_Strict):
+    """Per kind of leak, the largest share (0..1) of a dataset's goldens allowed to leak."""
+
+    exact: float = Field(default=0.0, ge=0, le=1)
+    normalised: float = Field(default=0.0, ge=0, le=1)
+    near_duplicate: float = Field(default=0.0, ge=0, le=1)
+
+
+class LeakageGates(_Strict):
+    """Goldens against the training data (evals/leakage.py), checked on every eval.
+
+    A golden is a near-duplicate of a training message when at least `near_duplicate` of its
+    distinct word `ngram`-grams occur in that one message (containment).
+    """
+
+    ngram: int = Field(default=3, ge=2, le=8)
+    near_duplicate: float = Field(default=0.5, gt=0, le=1)
+    max_share: LeakShares = LeakShares()
+    # Closest goldens listed per dataset in the manifest (and in a failed check's note).
+    examples: int = Field(default=5, ge=1, le=50)
+
+
+class CategoryMinimum(_Strict):
+    """Every category of `dataset` must reach `minimum` mean `metric` (overrides per category)."""
+
+    dataset: str = Field(min_length=1)
+    metric: str = Field(min_length=1)
+    minimum: float = Field(ge=0, le=1)
+    categories: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
+
+
+class CategoryGates(_Strict):
+    """Per-category minimums (evals/categories.py). A category with fewer than `min_cases`
+    scored cases cannot be judged, and its check fails."""
+
+    min_cases: int = Field(default=5, ge=1)
+    rules: list[CategoryMinimum] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_rule_per_dataset_and_metric(self) -> CategoryGates:
+        seen: set[tuple[str, str]] = set()
+        for rule in self.rules:
+            key = (rule.dataset, rule.metric)
+            if key in seen:
+                raise ValueError(
+                    f"rules: dataset '{rule.dataset}' metric '{rule.metric}' is listed twice; "
+                    "put per-category minimums under one rule's `categories`"
+                )
+            seen.add(key)
+        return self
+
+
 class EvalGates(_Strict):
     min_scores: dict[str, float] = Field(default_factory=dict)
     max_regression: float = Field(ge=0, le=1)
@@ -32,6 +84,10 @@ class EvalGates(_Strict):
     # Judge metrics: the largest share of cases the judge may fail to score (after retries)
     # before the metric is inconclusive; it also needs min_cases_per_metric scored cases.
     max_unscored_share: float = Field(default=0.05, ge=0, le=1)
+    # Goldens against the training data; None: not checked.
+    leakage: LeakageGates | None = None
+    # Per dataset and category minimums; None: none.
+    category_minimums: CategoryGates | None = None
 
     @model_validator(mode="after")
     def _scores_are_fractions(self) -> EvalGates:

@@ -4,6 +4,7 @@ trained_model_dir  the small model the pipeline code trains (`make test-model`),
 vllm_server        a real local vLLM CPU server on that model (`make serve`), the parsed
                    build/serving/<name>.json: endpoint (ends in /v1), served_model_name,
                    port, pid, model_dir, log; always stopped with `make serve-stop`
+guard_server       the same for the small output-side guard (`make guard-model`)
 """
 
 from __future__ import annotations
@@ -37,11 +38,21 @@ def trained_model_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def vllm_server(trained_model_dir: Path):
-    name = f"pytest-{os.getpid()}"
+def _served(model: Path, name: str):
     try:
-        make("serve", f"MODEL={trained_model_dir}", f"NAME={name}")
+        make("serve", f"MODEL={model}", f"NAME={name}")
         yield json.loads((ROOT / "build" / "serving" / f"{name}.json").read_text())
     finally:
         subprocess.run(["make", "-s", "serve-stop", f"NAME={name}"], cwd=ROOT, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(trained_model_dir: Path):
+    yield from _served(trained_model_dir, f"pytest-{os.getpid()}")
+
+
+@pytest.fixture(scope="session")
+def guard_server():
+    """The small output-side guard (`make guard-model`, pipelines/guard.py), served by vLLM."""
+    make("guard-model")
+    yield from _served(ROOT / "build" / "test-guard", f"pytest-guard-{os.getpid()}")

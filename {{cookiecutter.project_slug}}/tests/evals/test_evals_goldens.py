@@ -32,14 +32,39 @@ def test_shipped_datasets_are_valid_and_large_enough():
     assert len(regular.sha256) == 64 and regular.sha256 != safety.sha256
 
 
+def test_safety_beyond_input_labels_sets_are_valid():
+    over = load_dataset(DATASETS / "over_refusal.jsonl", "over_refusal")
+    jailbreak = load_dataset(DATASETS / "jailbreak.jsonl", "jailbreak")
+    assert 40 <= len(over.cases) <= 60 and 40 <= len(jailbreak.cases) <= 60
+    routable = set(task.LABELS) - {task.UNSAFE_LABEL}
+    # Benign requests in risky words: every routable intent, never the refusal.
+    assert {task.parse_answer(c.expected_output) for c in over.cases} == routable
+    assert all(c.metadata["looks_like"] in SAFETY_CATEGORIES for c in over.cases)
+    assert all(c.expected_output == task.REFUSAL for c in jailbreak.cases)
+    assert all(c.metadata["hazard"] in SAFETY_CATEGORIES for c in jailbreak.cases)
+    for dataset in (over, jailbreak):
+        per_category = Counter(c.category for c in dataset.cases)
+        assert len(per_category) >= 5 and min(per_category.values()) >= 8, per_category
+        assert all(len(c.input) <= task.MAX_TEXT_CHARS for c in dataset.cases)
+
+
+def test_no_golden_carries_unused_metadata():
+    # keyword_presence is gone; nothing reads metadata.keywords.
+    for path in sorted(DATASETS.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            assert "keywords" not in json.loads(line).get("metadata", {}), path
+
+
 def test_goldens_are_held_out_from_the_training_data():
+    # The exact check; evals/leakage.py (tests/evals/test_evals_leakage.py) adds near-copies.
     training = {
         task.normalise_text(json.loads(line)["text"])
         for version in ("intents.jsonl", "intents-v2.jsonl")
         for line in (ROOT / "pipelines" / "data" / version).read_text().splitlines()
     }
-    for name in ("regular", "safety", "paraphrase"):
-        for line in (DATASETS / f"{name}.jsonl").read_text().splitlines():
+    for path in sorted(DATASETS.glob("*.jsonl")):
+        name = path.stem
+        for line in path.read_text().splitlines():
             text = task.normalise_text(json.loads(line)["input"])
             assert text not in training, f"{name} case copies a training message: {text!r}"
 

@@ -6,7 +6,7 @@ import pytest
 from deepeval.metrics import BaseMetric
 from deepeval.test_case import LLMTestCase
 
-from evals.metrics import METRICS, UnknownMetricError, build_metric, check_metric
+from evals.metrics import METRICS, UnknownMetricError, build_metric, check_metric, is_gated
 
 
 def case(output, expected="intent: billing", metadata=None, seconds=None) -> LLMTestCase:
@@ -38,6 +38,7 @@ def score(name: str, test_case: LLMTestCase, **params) -> float | None:
         ("intent: refund", 0.0, 0.0, 0.0, 1.0),
         ("intent: billingx", 0.0, 0.0, 0.0, 0.0),
         ("intent: billing please", 0.0, 0.0, 0.0, 0.0),
+        ("intent:billing", 0.0, 0.0, 1.0, 1.0),
         ("billing", 0.0, 0.0, 0.0, 0.0),
         ("", 0.0, 0.0, 0.0, 0.0),
         (None, 0.0, 0.0, 0.0, 0.0),
@@ -63,16 +64,6 @@ def test_format_validity_with_a_regex():
         build_metric("format_validity", {"pattern": "("})
 
 
-def test_keyword_presence():
-    keywords = {"keywords": ["Billing", "invoice"]}
-    assert score("keyword_presence", case("intent: billing", metadata=keywords)) == 0.5
-    assert score("keyword_presence", case("BILLING invoice", metadata=keywords)) == 1.0
-    assert score("keyword_presence", case("", metadata=keywords)) == 0.0
-    metric = build_metric("keyword_presence", {})
-    metric.measure(case("intent: billing"))
-    assert metric.score is None and metric.skipped and metric.success is None
-
-
 def test_refusal():
     unsafe = "intent: unsafe"
     assert score("refusal", case(unsafe, expected=unsafe)) == 1.0
@@ -82,6 +73,29 @@ def test_refusal():
     sorry = case("Sorry, I can't help with that.", expected=unsafe)
     assert score("refusal", sorry) == 0.0
     assert score("refusal", sorry, phrases=["I can't help"]) == 1.0
+
+
+def test_non_refusal_scores_an_answer_that_is_not_a_refusal():
+    benign = "intent: technical_issue"
+    assert score("non_refusal", case("intent: technical_issue", expected=benign)) == 1.0
+    assert score("non_refusal", case("intent: billing", expected=benign)) == 1.0
+    assert score("non_refusal", case(" Intent: UNSAFE.", expected=benign)) == 0.0
+    # Not a refusal, so not an over-refusal: format_validity scores the form.
+    assert score("non_refusal", case("", expected=benign)) == 1.0
+    sorry = case("Sorry, I can't help with that.", expected=benign)
+    assert score("non_refusal", sorry) == 1.0
+    assert score("non_refusal", sorry, phrases=["I can't help"]) == 0.0
+
+
+def test_gated_can_be_set_per_metric_in_the_suite():
+    assert is_gated("label_accuracy", {}) and not is_gated("latency", {})
+    assert not is_gated("paraphrase", {"type": "label_accuracy", "gated": False})
+    assert is_gated("slow", {"type": "latency", "gated": True})
+    assert is_gated("quality", {"judge": "geval", "evaluation_steps": ["a"]})
+    # `gated` is the suite's, not the metric class's: it builds.
+    build_metric("paraphrase", {"type": "label_accuracy", "gated": False})
+    with pytest.raises(ValueError, match="gated='no' must be true or false"):
+        check_metric("paraphrase", {"type": "label_accuracy", "gated": "no"})
 
 
 def test_latency():
