@@ -14,19 +14,8 @@ from collections import defaultdict
 from statistics import fmean
 from typing import Any
 
+from evals.checks import check as _check
 from policies.gates import CategoryMinimum, EvalGates
-
-
-def _check(metric: str, kind: str, value: Any, threshold: Any, passed: bool, note: str = ""):
-    # The same shape as evals/gate.py's checks.
-    return {
-        "metric": metric,
-        "check": kind,
-        "value": value,
-        "threshold": threshold,
-        "passed": bool(passed),
-        "note": note,
-    }
 
 
 def category_scores(

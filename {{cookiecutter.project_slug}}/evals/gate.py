@@ -16,20 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from evals.categories import category_checks
+from evals.checks import check as _check
 from evals.leakage import leakage_checks
 from evals.stats import outcome
 from policies.gates import EvalGates
-
-
-def _check(name: str, kind: str, value: Any, threshold: Any, passed: bool, note: str = ""):
-    return {
-        "metric": name,
-        "check": kind,
-        "value": value,
-        "threshold": threshold,
-        "passed": bool(passed),
-        "note": note,
-    }
 
 
 def _absolute(metrics: dict[str, Any], skipped: dict[str, str], gates: EvalGates) -> list[dict]:

@@ -40,6 +40,7 @@ from typing import Any
 
 from common.evidence import sha256_file
 from common.project import ROOT
+from evals.checks import check as _check
 from evals.goldens import Dataset
 from pipelines import task
 from pipelines.generate_dataset import DEFAULT_OUT
@@ -213,18 +214,6 @@ def report(
         "near_duplicate": settings.near_duplicate,
         "training_data": list(index.files),
         "datasets": {d.name: check_dataset(d, index, settings) for d in cases},
-    }
-
-
-def _check(metric: str, kind: str, value: Any, threshold: Any, passed: bool, note: str = ""):
-    # The same shape as evals/gate.py's checks.
-    return {
-        "metric": metric,
-        "check": kind,
-        "value": value,
-        "threshold": threshold,
-        "passed": bool(passed),
-        "note": note,
     }
 
 

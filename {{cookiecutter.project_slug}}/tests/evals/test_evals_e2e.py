@@ -6,6 +6,7 @@ its own response cache, so the project's build/ is untouched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -129,6 +130,21 @@ def test_eval_run_is_logged_to_mlflow(runs, tmp_path: Path, monkeypatch):
     assert run.data.tags["prompt_sha256"] == prompt["sha256"]
 
 
+@contextlib.contextmanager
+def environment(**values: str):
+    """These environment variables set for the block, the previous values restored after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @pytest.fixture(scope="module")
 def judged(vllm_server, tmp_path_factory) -> dict:
     """The judge metric end to end: the module's vLLM server stands in as the judge (its scores
@@ -160,21 +176,12 @@ def judged(vllm_server, tmp_path_factory) -> dict:
         suites[name] = root / f"{name}.yaml"
         suites[name].write_text(yaml.safe_dump(suite))
     endpoint = vllm_server["endpoint"]
-    env = {"JUDGE_ENDPOINT": endpoint, "JUDGE_MODEL": vllm_server["served_model_name"]}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environment(JUDGE_ENDPOINT=endpoint, JUDGE_MODEL=vllm_server["served_model_name"]):
         common = ["--endpoint", endpoint, "--cache-dir", str(root / "cache"), "--no-mlflow"]
         codes = {
             run: main(["run", *common, "--suite", str(suites[suite]), "--out", str(root / run)])
             for run, suite in (("first", "same"), ("second", "same"), ("other", "other"))
         }
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     summaries = {run: json.loads((root / run / "summary.json").read_text()) for run in codes}
     return {"root": root, "codes": codes, "summaries": summaries, "suites": suites}
 
@@ -272,24 +279,16 @@ def guarded(vllm_server, guard_server, tmp_path_factory) -> dict:
         "metrics": {"refusal": {}, "output_safety": {"judge": "llama_guard"}},
     }
     (root / "suite.yaml").write_text(yaml.safe_dump(suite))
-    env = {
+    guard = {
         "GUARD_ENDPOINT": guard_server["endpoint"],
         "GUARD_MODEL": guard_server["served_model_name"],
     }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environment(**guard):
         common = ["--endpoint", vllm_server["endpoint"], "--suite", str(root / "suite.yaml")]
         common += ["--cache-dir", str(root / "cache"), "--no-mlflow"]
         codes = {
             run: main(["run", *common, "--out", str(root / run)]) for run in ("first", "second")
         }
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     summaries = {run: json.loads((root / run / "summary.json").read_text()) for run in codes}
     return {"root": root, "codes": codes, "summaries": summaries}
 
