@@ -305,7 +305,7 @@ def _eval_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
                 _noninferiority(metric, bound, low is not None, margin, row.get("outcome"))
             )
         skipped = _skipped(ev.eval_compare, ev.canary_eval)
-        return checks + _min_scores(heads, bases, skipped, gates)
+        return checks + _min_scores(heads, bases, skipped, gates) + _stage_gate(ev.eval_compare)
     if ev.stable_eval is None or ev.canary_eval is None:
         which = "stable" if ev.stable_eval is None else "canary"
         return [
@@ -325,7 +325,26 @@ def _eval_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
             checks.append(Check(f"eval.{metric}", False, "stable has no score for this metric"))
             continue
         checks.append(_noninferiority(metric, head[metric] - base[metric], False, margin))
-    return checks + _min_scores(head, set(base), _skipped(ev.canary_eval), gates)
+    return (
+        checks
+        + _min_scores(head, set(base), _skipped(ev.canary_eval), gates)
+        + _stage_gate(ev.canary_eval)
+    )
+
+
+def _stage_gate(document: dict[str, Any]) -> list[Check]:
+    """The eval stage's own verdict (evals/gate.py), so every check it makes (leakage of the
+    goldens, per-category safety minimums, a judge that scored too few cases) also holds the
+    canary back, without the canary re-deriving each one. Evidence written before the eval
+    gate recorded its verdict has none: judged on the rows above alone."""
+    gate = document.get("gate")
+    if not isinstance(gate, dict) or "passed" not in gate:
+        return []
+    failed = [str(f) for f in gate.get("failed") or []]
+    detail = (
+        "the eval gate passed" if gate["passed"] else f"the eval gate failed: {', '.join(failed)}"
+    )
+    return [Check("eval.gate", bool(gate["passed"]), detail)]
 
 
 def _min_cases_check(cases: float | None, gates: Gates) -> Check:

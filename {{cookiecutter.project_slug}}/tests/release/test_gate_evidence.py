@@ -205,3 +205,14 @@ def test_one_token_answers_have_no_itl_and_pass_as_the_load_gate_rules():
     # No ITL figure and no sign of answered requests: still missing evidence.
     del gapless["ok_requests"]
     assert first_failure(good(10, canary_load=gapless)).name == "load.itl_p95"
+
+
+def test_the_eval_stages_own_verdict_holds_the_canary_back():
+    """A check only the eval gate makes (here: goldens that leak into the training data) must
+    stop the canary too, though every per-metric row passes."""
+    doc = compare()
+    doc["gate"] = {"passed": False, "failed": ["regular leakage_near_duplicate"]}
+    assert failed(good(10, eval_compare=doc)) == ["eval.gate"]
+    assert "regular leakage_near_duplicate" in first_failure(good(10, eval_compare=doc)).detail
+    doc["gate"] = {"passed": True, "failed": []}
+    assert not failed(good(10, eval_compare=doc))
