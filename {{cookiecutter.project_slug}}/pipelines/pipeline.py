@@ -18,12 +18,12 @@ from common.project import load_project
 PIPELINE_NAME = "llmops-training"
 
 
-def default_image(stack: str = "dev", tag: str = "latest") -> str:
-    """The training image (pipelines/Dockerfile) in the stack's Artifact Registry repository
-    (infra/storage.py names it `<slug>-<stack>-images`)."""
+def default_image(stack: str = "dev", tag: str = "latest", name: str = "training") -> str:
+    """The training image (pipelines/Dockerfile), or another of the project's images, in the
+    stack's Artifact Registry repository (infra/storage.py names it `<slug>-<stack>-images`)."""
     project = load_project()
     registry = f"{project.gcp.region}-docker.pkg.dev/{project.gcp.project_id}"
-    return f"{registry}/{project.project.slug}-{stack}-images/training:{tag}"
+    return f"{registry}/{project.project.slug}-{stack}-images/{name}:{tag}"
 
 
 # Workflows build the image, tag it with the git SHA and compile with TRAINING_IMAGE set to it.
