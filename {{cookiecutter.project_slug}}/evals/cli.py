@@ -128,7 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _print_run(summary: dict[str, Any], out: Path) -> None:
     for name, metric in sorted(summary["metrics"].items()):
-        print(f"  {name:<18} {metric['mean']:.3f}  (n={metric['n']})")
+        mean = "n/a" if metric["mean"] is None else f"{metric['mean']:.3f}"
+        print(f"  {name:<18} {mean}  (n={metric['n']})")
     for name, notice in sorted(summary["skipped_metrics"].items()):
         print(f"  {name:<18} {notice}")
     run = summary["run"]

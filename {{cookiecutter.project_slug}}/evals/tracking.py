@@ -61,7 +61,8 @@ def log_run(summary: dict[str, Any], files: list[Path]) -> str:
         for key, value in manifest["decoding"].items():
             client.log_param(run_id, f"decoding.{key}", value)
         for key, metric in summary["metrics"].items():
-            client.log_metric(run_id, key, metric["mean"])
+            if metric["mean"] is not None:  # a judge metric no case could be scored on
+                client.log_metric(run_id, key, metric["mean"])
         for path in files:
             client.log_artifact(run_id, str(path))
         client.set_terminated(run_id)
