@@ -184,3 +184,21 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def init_local_runner(pipeline_root: Path, workspace: str) -> None:
+    """KFP's local runner in this environment (make train, make batch). The steps name their
+    images; locally they run here, with the same code and lock. KFP warns about that; it is
+    intended."""
+    import warnings
+
+    from kfp import local
+
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(pipeline_root),
+        workspace_root=str(pipeline_root.parent / workspace),
+        raise_on_error=True,
+    )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 
 from common.evidence import BUILD
@@ -34,20 +33,10 @@ def absolute(uri: str) -> str:
 
 def run_pipeline(arguments: dict, pipeline_root: Path = PIPELINE_ROOT) -> dict:
     """Run the batch pipeline locally; returns the step's summary."""
-    from kfp import local
-
     from pipelines.batch_pipeline import batch_pipeline
+    from pipelines.pipeline import init_local_runner
 
-    pipeline_root.mkdir(parents=True, exist_ok=True)
-    # The step names the batch image; locally it runs in this environment, which has the same
-    # code and vLLM release. KFP warns about that; it is intended.
-    warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(pipeline_root),
-        workspace_root=str(pipeline_root.parent / "batch-workspace"),
-        raise_on_error=True,
-    )
+    init_local_runner(pipeline_root, "batch-workspace")
     return json.loads(batch_pipeline(**arguments).output)
 
 

@@ -19,7 +19,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from common.evidence import BUILD, git_sha, stamp, write_atomic, write_json
@@ -43,20 +42,9 @@ PIPELINE_ROOT = BUILD / "pipelines" / "local-runs"
 
 def run_pipeline(arguments: dict, pipeline_root: Path = PIPELINE_ROOT) -> dict:
     """Run the pipeline locally; returns the register step's result."""
-    from kfp import local
+    from pipelines.pipeline import init_local_runner, training_pipeline
 
-    from pipelines.pipeline import training_pipeline
-
-    pipeline_root.mkdir(parents=True, exist_ok=True)
-    # The steps name the training image; locally they run in this environment, which has the
-    # same code and lock (requirements/pipelines.txt). KFP warns about that; it is intended.
-    warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(pipeline_root),
-        workspace_root=str(pipeline_root.parent / "workspace"),
-        raise_on_error=True,
-    )
+    init_local_runner(pipeline_root, "workspace")
     task = training_pipeline(**arguments)
     return json.loads(task.output)
 
