@@ -140,7 +140,7 @@ def test_a_published_version_carries_its_version_and_digest(tmp_path):
         batch.resolve(str(version))
 
 
-def test_engine_arguments_are_the_servers_parsed_by_vllm():
+def test_engine_arguments_are_the_servers_parsed_by_vllm(tmp_path):
     """The offline engine gets what `make serve` (CPU) or a GKE pod (GPUs) gets, via vLLM's own
     server argument parser, so a wrong flag in serving.yaml fails here as it fails there."""
     from vllm.engine.arg_utils import EngineArgs
@@ -150,12 +150,13 @@ def test_engine_arguments_are_the_servers_parsed_by_vllm():
     spec = load_spec()
 
     def parsed(gpus: int) -> EngineArgs:
-        argv = batch.engine_argv(spec, "/m", "svc", gpus)
+        # An existing directory: vLLM treats anything else as a Hugging Face repo id to resolve.
+        argv = batch.engine_argv(spec, str(tmp_path), "svc", gpus)
         return EngineArgs.from_cli_args(make_arg_parser(FlexibleArgumentParser()).parse_args(argv))
 
     cpu, gpu = parsed(0), parsed(4)
     for args in (cpu, gpu):
-        assert args.model == "/m" and args.served_model_name == ["svc"]
+        assert args.model == str(tmp_path) and args.served_model_name == ["svc"]
         assert args.max_model_len == spec.engine.max_model_len
         assert args.max_num_seqs == spec.engine.max_num_seqs
         assert args.seed == spec.engine.seed and args.dtype == spec.engine.dtype
