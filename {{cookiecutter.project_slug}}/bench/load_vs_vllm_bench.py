@@ -1,7 +1,7 @@
 """Our Locust load test against vLLM's own benchmark client, on the same server, at the same time.
 
     python bench/load_vs_vllm_bench.py [--concurrency 4 | --rate R] [--duration 20]
-        [--max-tokens 64] [--rounds 5]
+        [--max-tokens 64] [--rounds 5] [--seed 1234]
         [--endpoint URL/v1 --model NAME --model-dir DIR | --serve MODEL [--no-pin]]
 
 Both clients send the same prompts (user messages from loadtest/prompts.jsonl), `ignore_eos` and
@@ -9,7 +9,25 @@ the same max tokens, and both stream. Closed loop (default): each keeps `--concu
 in flight. Open loop (`--rate R`): each sends Poisson arrivals at R req/s (ours: `loadtest.run
 --rate`; vLLM's: `--request-rate R`, burstiness 1, no concurrency cap), and the targets are our
 achieved (sent) rate within 10 % of vLLM's client's, our TTFT and ITL p50/p95 within 20 % of its
-(ITL per chunk on both sides: vLLM's definition, our `chunk_itl_s`).
+(ITL per chunk on both sides: vLLM's definition, our `chunk_itl_s`). Each round both clients
+draw a new schedule and request order (`--seed` + round number, as our `--seed` and vLLM's
+`--seed`): measured with one seed for every round, one draw decided all of them (seed 1234 at
+2 req/s has 1 arrival in its first 4 s and 15 in its last 4: our sent rate read 1.14-1.17 x).
+
+TTFT is the same quantity on both sides: the clock starts before the request is handed to the
+HTTP client, so taking (or opening) a connection is inside it (vLLM's client: `st =
+time.perf_counter()` before `session.post`, `vllm/benchmarks/lib/endpoint_request_func.py`;
+ours: `started` before `self.client.post`, loadtest/locustfile.py), and stops at the first
+chunk with choices (vLLM's role announcement, sent with the first token; ours: the first token
+chunk). Neither includes the client-side queueing before the send (vLLM's `client_queue_time`,
+our `queue_delay_s`; with no concurrency cap and a free sender both are ~1 ms here).
+What differed was the connections. vLLM's client keeps one aiohttp pool whose most recently used
+connection stays warm; each of our 64 senders has its own and, at 4 req/s, sends every 16 s,
+while vLLM closes a connection idle for 5 s, so every request opened a new one inside its TTFT
+(all of them, counted per request): 2-10 ms at the median, 0.4-2.2 s at the p95 / max with the
+cores unpinned, and our TTFT p95 read 1.42 x the peer's. Senders now open a fresh connection
+while they wait for their arrival (loadtest/connections.py); `connects_in_request` in our
+summary counts the requests that still had to (none in these runs).
 
 Why paired, not one after the other: measured on a shared 2-core machine, back-to-back runs of
 the same client differed by up to 40 % from one round to the next, more than the 10 % bar. Run
@@ -151,7 +169,13 @@ def common_window(ours: list[dict], peer: list[dict], settle: float) -> tuple[fl
 
 
 def start_peer(
-    endpoint: str, model: str, model_dir: str, requests: int, args: argparse.Namespace, work: Path
+    endpoint: str,
+    model: str,
+    model_dir: str,
+    requests: int,
+    args: argparse.Namespace,
+    work: Path,
+    seed: int,
 ) -> tuple[subprocess.Popen, Path]:
     # ShareGPT format (plain JSON): vLLM's "custom" JSONL loader needs pandas, which the
     # serving env does not carry. The completion text is unused: output length is fixed below.
@@ -183,7 +207,7 @@ def start_peer(
         command += ["--request-rate", str(args.rate), "--burstiness", "1"]
     else:
         command += ["--max-concurrency", str(args.concurrency), "--request-rate", "inf"]
-    command += ["--ignore-eos", "--temperature", "0", "--disable-tqdm"]
+    command += ["--ignore-eos", "--temperature", "0", "--disable-tqdm", "--seed", str(seed)]
     command += ["--save-result", "--save-detailed", "--result-dir", str(work)]
     command += ["--result-filename", "peer-result.json"]
     log = work / "peer.log"
@@ -204,7 +228,7 @@ def start_peer(
     return process, log
 
 
-def run_ours(endpoint: str, model: str, args: argparse.Namespace, work: Path) -> Path:
+def run_ours(endpoint: str, model: str, args: argparse.Namespace, work: Path, seed: int) -> Path:
     prompts = work / "prompts.jsonl"
     prompts.write_text(
         "".join(
@@ -218,6 +242,7 @@ def run_ours(endpoint: str, model: str, args: argparse.Namespace, work: Path) ->
     load = ["--rate", str(args.rate)] if args.rate else ["--users", str(args.concurrency)]
     command += [*load, "--duration", str(args.duration)]
     command += ["--max-tokens", str(args.max_tokens), "--prompts", str(prompts)]
+    command += ["--seed", str(seed)]
     done = subprocess.run(
         command,
         cwd=ROOT,
@@ -231,13 +256,13 @@ def run_ours(endpoint: str, model: str, args: argparse.Namespace, work: Path) ->
 
 
 def paired_round(
-    endpoint: str, model: str, model_dir: str, peer_requests_n: int, args, work: Path
+    endpoint: str, model: str, model_dir: str, peer_requests_n: int, args, work: Path, seed: int
 ) -> dict:
-    peer, log = start_peer(endpoint, model, model_dir, peer_requests_n, args, work)
+    peer, log = start_peer(endpoint, model, model_dir, peer_requests_n, args, work, seed)
     try:
         before = server_metrics.scrape(endpoint)
         wall_minus_perf = time.time() - time.perf_counter()
-        ours_dir = run_ours(endpoint, model, args, work)
+        ours_dir = run_ours(endpoint, model, args, work, seed)
         server = server_metrics.server_view(before, server_metrics.scrape(endpoint), model)
         try:
             peer.wait(timeout=PEER_START_TIMEOUT_S + 10 * args.duration)
@@ -301,7 +326,11 @@ def serve(model_dir: str) -> dict:
 def warm_up_rate(endpoint: str, model: str, args: argparse.Namespace, work: Path) -> float:
     """Our client alone for a few seconds: warms the server and sizes the peer's first round."""
     warm = argparse.Namespace(**{**vars(args), "duration": 5})
-    samples = (run_ours(endpoint, model, warm, work) / "samples.jsonl").read_text().splitlines()
+    samples = (
+        (run_ours(endpoint, model, warm, work, args.seed) / "samples.jsonl")
+        .read_text()
+        .splitlines()
+    )
     requests = [line for line in samples if json.loads(line)["kind"] == "request"]
     return max(len(requests) / warm.duration, 1.0)
 
@@ -318,6 +347,7 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=2, help="seconds skipped after start-up")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5, help="medians of the rounds are shown")
+    parser.add_argument("--seed", type=int, default=1234, help="round N draws with seed + N")
     parser.add_argument(
         "--no-pin", action="store_true", help="with --serve: do not split the cores (see cpu_split)"
     )
@@ -342,7 +372,8 @@ def main() -> int:
                 work.mkdir()
                 # Enough requests for the peer to outlast our run and its start-up (~10 s).
                 peer_n = math.ceil((args.rate or rate) * (args.duration + 10) * 1.3)
-                result = paired_round(endpoint, model, model_dir, peer_n, args, work)
+                seed = args.seed + number
+                result = paired_round(endpoint, model, model_dir, peer_n, args, work, seed)
                 rate = max(result["peer_rate"], 0.5)
                 rounds.append(result)
                 ours, peer = result["ours"], result["peer"]

@@ -22,6 +22,12 @@ exponential gaps. Conditioning removes the count's own noise: unconditioned, 25 
 offer 50 +- 7 requests (the profile's seed offered 36), so the achieved rate would judge the
 dice, not the client. vLLM's client does the same by rescaling its gaps to sum to count / rate.
 
+Connections: each sender keeps its own, and at low rates it would sit idle past the server's
+keep-alive between two arrivals, so the next request would open a new one inside its TTFT. A
+sender therefore wakes `PRECONNECT_LEAD_S` before its arrival is due and, when `needs_fresh`
+says so, opens a fresh connection while it is idle anyway (loadtest/connections.py says why and
+what was measured).
+
 Pure code: the clock is passed in, so tests drive it.
 """
 
@@ -29,6 +35,23 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+
+PRECONNECT_LEAD_S = 0.25  # a sender checks its connection this long before its arrival is due
+
+
+def needs_fresh(connected: bool, released_at: float | None, due: float, max_idle_s: float) -> bool:
+    """Open a new connection before `due`? Yes when there is none (never opened, or closed by
+    the server) or when it will have been idle longer than `max_idle_s` by then."""
+    return not connected or released_at is None or due - released_at > max_idle_s
+
+
+def preconnect_at(due: float, now: float, lead_s: float = PRECONNECT_LEAD_S) -> float | None:
+    """When a sender that claimed an arrival `due` at `now` checks its connection: `lead_s`
+    before it is due (at once when that is past), never once it is due (the request connects
+    itself then, as vLLM's client does when its pool holds no idle connection)."""
+    if due <= now:
+        return None
+    return max(now, due - lead_s)
 
 
 class PoissonSchedule:

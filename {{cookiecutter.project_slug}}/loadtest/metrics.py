@@ -93,12 +93,15 @@ def open_loop_summary(
     gaps ((n - 1) / span, which reads high for a schedule that fills a known window);
     queueing delay: sent - scheduled; late: delay > `late_ms`, because no sender of the pool was
     free in time (`late_no_free_sender`) or the generator's event loop woke late (the rest);
-    dropped: no sender within the profile's drop_after_s (loadtest/arrivals.py `Dispatcher`).
+    dropped: no sender within the profile's drop_after_s (loadtest/arrivals.py `Dispatcher`);
+    connects in the request: sends that opened their connection inside their TTFT (no warm one
+    was ready, loadtest/connections.py), and how long that took.
     """
     sent = [s for s in samples if "scheduled_at" in s]
     delays = [s["queue_delay_s"] for s in sent]
     late = [s for s in sent if s["queue_delay_s"] * 1000 > late_ms]
     no_sender = [s for s in late if s.get("sender_wait_s", 0.0) * 1000 > late_ms]
+    connected = [s for s in sent if s.get("connect_s")]
     offered = len(sent) + len(dropped)
     if window_s:
         offered_per_s, sent_per_s = offered / window_s, len(sent) / window_s
@@ -123,6 +126,8 @@ def open_loop_summary(
         "late_after_ms": late_ms,
         "dropped": len(dropped),
         "dropped_rate": len(dropped) / offered if offered else 0.0,
+        "connects_in_request": len(connected),
+        "connect_in_request_ms": distribution_ms([s["connect_s"] for s in connected]),
     }
 
 

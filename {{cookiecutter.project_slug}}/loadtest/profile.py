@@ -9,6 +9,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from loadtest.arrivals import PRECONNECT_LEAD_S
+
 PROFILE_FILE = Path(__file__).with_name("profile.yaml")
 
 
@@ -25,6 +27,19 @@ class OpenLoop(_Strict):
     pool_users: int = Field(ge=1)
     late_after_ms: float = Field(ge=0)
     drop_after_s: float = Field(gt=0)
+    # A sender's connection idle longer than this when its next arrival is due is replaced
+    # just before (loadtest/connections.py); 0 = the request opens it. Below the server's
+    # keep-alive (vLLM: 5 s) and above the pre-connect lead.
+    reconnect_idle_s: float = Field(default=2.0, ge=0)
+
+    @model_validator(mode="after")
+    def _above_lead(self) -> OpenLoop:
+        if 0 < self.reconnect_idle_s <= PRECONNECT_LEAD_S:
+            raise ValueError(
+                f"reconnect_idle_s must be 0 (off) or more than the {PRECONNECT_LEAD_S} s "
+                f"pre-connect lead (got {self.reconnect_idle_s})"
+            )
+        return self
 
 
 class KneeSearch(_Strict):

@@ -84,6 +84,9 @@ def _open_loop(loop: dict[str, Any]) -> list[str]:
         f"- Late (> {loop['late_after_ms']:g} ms): {loop['late']} ({_pct(loop['late_rate'])}), "
         f"{loop['late_no_free_sender']} of them for want of a free sender; dropped (no free "
         f"sender within drop_after_s): {loop['dropped']} ({_pct(loop['dropped_rate'])})",
+        f"- Connections opened inside a request (in its TTFT; the others were opened while the "
+        f"sender waited): {loop.get('connects_in_request', 0)}, p95 "
+        f"{_ms((loop.get('connect_in_request_ms') or {}).get('p95'))} ms",
     ]
 
 

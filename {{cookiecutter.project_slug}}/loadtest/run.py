@@ -470,6 +470,7 @@ def execute(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
         max_tokens=args.max_tokens,
         ignore_eos=args.ignore_eos,
         prompts=args.prompts,
+        seed=args.seed,
     )
     gates = (load_gates(args.gates) if args.gates else load_gates()).load
     mix = Mix(profile)
@@ -655,6 +656,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, default=PROFILE_FILE)
     parser.add_argument("--prompts", type=Path, help="every request class's prompts (JSONL)")
     parser.add_argument("--gates", type=Path, help="default: policies/gates.yaml")
+    parser.add_argument(
+        "--seed", type=int, help="the profile's seed: request draws and arrival schedule"
+    )
     parser.add_argument(
         "--analyze", type=Path, help="summarise a finished run's folder (samples.jsonl) instead"
     )

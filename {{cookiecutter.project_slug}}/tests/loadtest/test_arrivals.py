@@ -11,7 +11,14 @@ import math
 
 import pytest
 
-from loadtest.arrivals import Dispatcher, PoissonSchedule
+from loadtest.arrivals import (
+    PRECONNECT_LEAD_S,
+    Dispatcher,
+    PoissonSchedule,
+    needs_fresh,
+    preconnect_at,
+)
+from loadtest.profile import OpenLoop
 
 N = 20_000
 
@@ -124,3 +131,38 @@ def test_conditioned_arrivals_still_have_exponential_gaps() -> None:
         for i, cdf in enumerate(1 - math.exp(-rate * x) for x in ordered)
     )
     assert distance < math.sqrt(-math.log(1e-6 / 2) / 2) / math.sqrt(N)
+
+
+def test_a_sender_checks_its_connection_shortly_before_the_arrival_never_after() -> None:
+    assert preconnect_at(due=10.0, now=0.0) == pytest.approx(10.0 - PRECONNECT_LEAD_S)
+    assert preconnect_at(due=10.0, now=9.9) == 9.9  # claimed within the lead: check at once
+    # Already due (the pool was busy, or the sender woke late): no pre-connect; the request
+    # opens its connection itself, inside its TTFT, as vLLM's client does with no idle one.
+    assert preconnect_at(due=10.0, now=10.0) is None
+    assert preconnect_at(due=10.0, now=12.0) is None
+
+
+@pytest.mark.parametrize(
+    ("connected", "released_at", "due", "fresh"),
+    [
+        (False, 9.0, 10.0, True),  # closed by the server (or never opened)
+        (True, None, 10.0, True),  # never used: not ours to trust
+        (True, 9.0, 10.0, False),  # idle 1 s at the arrival: warm, reused
+        (True, 7.0, 10.0, True),  # idle 3 s > 2 s: the server may close it as we send
+        (True, 8.0, 10.0, False),  # exactly the limit: still reused
+    ],
+)
+def test_a_connection_idle_too_long_at_the_arrival_is_replaced(
+    connected: bool, released_at: float | None, due: float, fresh: bool
+) -> None:
+    assert needs_fresh(connected, released_at, due, max_idle_s=2.0) is fresh
+
+
+@pytest.mark.parametrize("idle", [0.0, 2.0, 4.5])
+def test_reconnect_idle_is_off_or_above_the_lead(idle: float) -> None:
+    assert OpenLoop(pool_users=4, late_after_ms=50, drop_after_s=2, reconnect_idle_s=idle)
+
+
+def test_a_reconnect_idle_within_the_lead_is_refused() -> None:
+    with pytest.raises(ValueError, match="reconnect_idle_s"):
+        OpenLoop(pool_users=4, late_after_ms=50, drop_after_s=2, reconnect_idle_s=0.1)

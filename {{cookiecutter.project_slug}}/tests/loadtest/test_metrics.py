@@ -190,6 +190,17 @@ def test_open_loop_rates_queueing_late_and_dropped() -> None:
     assert metrics.gate(s, GATES)["passed"]  # within a 10 % error budget
 
 
+def test_open_loop_counts_the_connects_inside_requests() -> None:
+    sent = [open_sample(i * 0.5, 0.001) for i in range(10)]
+    sent[3]["connect_s"], sent[7]["connect_s"] = 0.004, 0.2  # no warm connection for these
+    sent[5]["connect_s"] = 0.0  # reused (or opened while the sender waited)
+    loop = metrics.summarize(sent, GATES, open_loop={"rate": 2.0, "late_after_ms": 50,
+                                                      "dropped": []})["open_loop"]  # fmt: skip
+    assert loop["connects_in_request"] == 2
+    assert loop["connect_in_request_ms"]["max"] == pytest.approx(200)
+    assert loop["connect_in_request_ms"]["n"] == 2
+
+
 def test_closed_loop_runs_have_no_dropped_check() -> None:
     s = metrics.summarize([sample(i * 0.1) for i in range(5)], GATES)
     assert "open_loop" not in s
