@@ -7,11 +7,9 @@ servers are started once and shared; the test that kills the canary runs last.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -82,33 +80,19 @@ def env(tmp_path_factory, trained_model_dir) -> dict[str, str]:
     return env
 
 
-def distinct_free_ports(count: int) -> list[int]:
-    """Ports the OS hands out, held open together so they differ: servers started side by side
-    would otherwise each draw from the spec's range before any of them binds."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
 @pytest.fixture(scope="module")
 def servers(env):
-    """v1, v2 and v3 served by vLLM, started side by side once for the module (a start mostly
-    waits on imports and compilation; three in a row took four minutes) and always stopped."""
+    """v1, v2 and v3 served by vLLM, started once for the module and always stopped."""
     names = {version: f"{TAG}-v{version}" for version in ("1", "2", "3")}
-    ports = distinct_free_ports(len(names))
     try:
-        starts = [
-            subprocess.Popen(
-                ["make", "-s", "serve", f"MODEL={version}", f"NAME={name}", f"PORT={port}"],
+        for version, name in names.items():
+            subprocess.run(
+                ["make", "-s", "serve", f"MODEL={version}", f"NAME={name}"],
                 cwd=ROOT,
                 env=env,
+                check=True,
+                timeout=900,
             )
-            for (version, name), port in zip(names.items(), ports, strict=True)
-        ]
-        codes = [start.wait(timeout=900) for start in starts]
-        assert codes == [0] * len(starts), f"`make serve` exit codes for v1, v2, v3: {codes}"
         yield names
     finally:
         for name in names.values():
