@@ -148,17 +148,33 @@ def _read(path: Path) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
+# The warm-up's load: streamed traffic of the steps' own shape, never judged. A server that has
+# only answered the smoke eval is cold for it; the first step then read TTFT p95 393 ms against
+# stable's 59 ms (stable had served `make load` before) on a 2-core CI machine, and rolled back
+# a better candidate.
+WARM_UP_LOAD_ARGS = ["DURATION=5"]
+
+
 def smoke_with_make(
-    runner: Runner, endpoint: str, version: str, out: Path, eval_args: list[str]
+    runner: Runner,
+    endpoint: str,
+    version: str,
+    out: Path,
+    eval_args: list[str],
+    load_args: list[str] | None = None,
 ) -> StepEvidence:
     """`make eval` against the canary alone, at weight 0: it must answer, and answer well
-    enough, before any user request reaches it (judged by `gate.evaluate_smoke`)."""
+    enough, before any user request reaches it (judged by `gate.evaluate_smoke`); then a short
+    ungated `make load` so the first step measures a warm canary, as stable is."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     target = out / "canary" / "eval"
     command = ["make", "eval", f"ENDPOINT={endpoint}", f"OUT={target}", *eval_args]
     code = runner.run([*command, f"MODEL_VERSION={version}"], check=False)
     summary = _read(target / "summary.json")
+    if summary is not None:
+        warm = ["make", "load", f"ENDPOINT={endpoint}", f"OUT={out / 'canary' / 'load'}"]
+        runner.run([*warm, *(load_args or []), *WARM_UP_LOAD_ARGS], check=False)  # not judged
     problems = []
     if code and summary is None:
         problems.append(
@@ -345,7 +361,9 @@ class LocalBackend:
         if server is None:
             return StepEvidence(weight=0, problems=("the canary server is not running",))
         version = str(server.get("model_version", ""))
-        return smoke_with_make(self.runner, server["endpoint"], version, out, self.eval_args)
+        return smoke_with_make(
+            self.runner, server["endpoint"], version, out, self.eval_args, self.load_args
+        )
 
     def set_weight(self, weight: int) -> None:
         """No router locally: the weight is recorded, both servers are measured at every step."""
@@ -535,7 +553,7 @@ class GkeBackend:
             return StepEvidence(
                 weight=0, problems=(f"stack {self.stack} has no endpoint for canary",)
             )
-        return smoke_with_make(self.runner, url, self.version, out, self.eval_args)
+        return smoke_with_make(self.runner, url, self.version, out, self.eval_args, self.load_args)
 
     def _publish(self, ref: str) -> str:
         """Copy the candidate into the stack's model bucket (`make model-publish`), where the

@@ -14,7 +14,7 @@ from canary_evidence import good, smoke
 
 from policies.gates import load_gates
 from release import canary
-from release.backends import GkeBackend, LocalBackend, Runner, measure_with_make
+from release.backends import GkeBackend, LocalBackend, Runner, measure_with_make, smoke_with_make
 from release.gate import StepEvidence
 
 GATES = load_gates()
@@ -396,3 +396,29 @@ def test_cli_usage_errors_exit_2(argv):
     with pytest.raises(SystemExit) as exit_info:
         canary.main(argv)
     assert exit_info.value.code == 2
+
+
+class EvalWrites(Runner):
+    """A dry runner whose `make eval` leaves a summary, as a real one does."""
+
+    def run(self, command, check=True):
+        code = super().run(command, check)
+        if command[1] == "eval":
+            out = Path(next(a for a in command if a.startswith("OUT=")).split("=", 1)[1])
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "summary.json").write_text("{}")
+        return code
+
+
+def test_the_warm_up_loads_the_canary_after_its_smoke_eval_and_only_then(tmp_path):
+    runner = EvalWrites(log=tmp_path / "log", cwd=tmp_path, dry_run=True)
+    smoke_with_make(runner, "http://c/v1", "7", tmp_path / "w", [], ["DURATION=15"])
+    kinds = [command[1] for command in runner.commands]
+    assert kinds == ["eval", "load"]
+    load = runner.commands[-1]
+    # The steps' own load arguments, cut short (the last DURATION wins on make's command line).
+    assert load[-2:] == ["DURATION=15", "DURATION=5"] and "ENDPOINT=http://c/v1" in load
+
+    silent = Runner(log=tmp_path / "log2", cwd=tmp_path, dry_run=True)  # eval wrote nothing
+    evidence = smoke_with_make(silent, "http://c/v1", "7", tmp_path / "x", [], [])
+    assert [command[1] for command in silent.commands] == ["eval"] and evidence.canary_eval is None
