@@ -25,6 +25,7 @@ def price_pools(plan: Plan, prices: Prices) -> list[dict[str, Any]]:
                 "gpus_per_node": pool.gpus_per_node,
                 "region": pool.region,
                 "spot": pool.spot,
+                "capacity": pool.capacity,
                 "min_nodes": pool.min_nodes,
                 "max_nodes": pool.max_nodes,
                 "disk_gb": pool.disk_gb,

@@ -62,7 +62,8 @@ def pool_resource(pool: dict, prices: Prices) -> dict:
             f"priced types: {', '.join(DISK_ITEMS)}"
         )
     disk_gib = (pool["min_nodes"] * pool["disk_gb"], pool["max_nodes"] * pool["disk_gb"])
-    machine = f"{pool['machine_type']}{' (spot)' if pool['spot'] else ''}"
+    capacity = pool["capacity"]
+    machine = pool["machine_type"] + ("" if capacity == "on-demand" else f" ({capacity})")
     parts = [
         component(f"{machine} nodes", hours, "node-hour", pool["node_hourly"]),
         component(
@@ -84,6 +85,9 @@ def pool_resource(pool: dict, prices: Prices) -> dict:
     note = "Spot: no committed-use price" if pool["spot"] else ""
     if not pool["spot"] and commitment is None:
         note = "the machine table has no committed-use price for this shape"
+    if capacity in ("flex-start", "reservation"):
+        # The table has no flex-start discount; a reservation is billed used or not.
+        note = f"{capacity} priced at on-demand (an upper bound)" + (f"; {note}" if note else "")
     return resource(pool["name"], "node pool", parts, note, commitment_monthly_max=commitment)
 
 

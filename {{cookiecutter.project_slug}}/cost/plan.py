@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from common.evidence import sha256_file
+from policies.pricing import node_capacity
 
 NODE_POOL = "gcp:container/nodePool:NodePool"
 CLUSTER = "gcp:container/cluster:Cluster"
@@ -47,13 +48,17 @@ class NodePool:
     machine_type: str
     region: str
     zones: int
-    spot: bool
+    capacity: str  # spot, flex-start, reservation or on-demand (policies.pricing.node_capacity)
     min_nodes: int
     max_nodes: int
     gpu_type: str | None
     gpus_per_node: int
     disk_gb: int
     disk_type: str
+
+    @property
+    def spot(self) -> bool:
+        return self.capacity == "spot"
 
     @property
     def kind(self) -> str:
@@ -159,7 +164,7 @@ def _pool(resource: dict[str, Any], clusters: list[Cluster]) -> NodePool:
         machine_type=machine,
         region=region,
         zones=zones,
-        spot=bool(config.get("spot") or config.get("preemptible")),
+        capacity=node_capacity(config),
         min_nodes=low,
         max_nodes=high,
         gpu_type=gpu.get("type"),

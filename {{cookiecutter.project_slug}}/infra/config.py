@@ -26,7 +26,9 @@ from infra.catalog import load_catalog
 
 INFRA_DIR = Path(__file__).resolve().parent
 PROJECT_FILE = INFRA_DIR / "Pulumi.yaml"
-ENVIRONMENTS = ("dev", "staging", "prod")
+# An environment is a tier of stacks (dev, staging, prod, qa...): a short name in labels and in
+# every resource name (`<project>-<environment>-...`), so lowercase letters and digits only.
+ENVIRONMENT_RE = re.compile(r"^[a-z][a-z0-9]{1,9}$")
 IDENTITIES = ("nodes", "serving", "pipelines", "ci", "monitor")
 
 PROJECT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -70,10 +72,18 @@ LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 # class E (GKE "IP address management": non-RFC 1918 ranges).
 SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
 # Days the request logs (prompts and answers: personal data) stay in BigQuery when the stack
-# does not say; policies/config/<stack>.json caps them (policy request-log-retention).
-DEFAULT_LOG_RETENTION_DAYS = {"dev": 7, "staging": 14, "prod": 30}
+# does not say (the shortest of the committed stacks'; each of them says its own);
+# policies/config/<stack>.json caps them (policy request-log-retention).
+DEFAULT_LOG_RETENTION_DAYS = 7
 # Ten years: anything longer is a typo (days given in hours, ms...), not a retention window.
 MAX_LOG_RETENTION_DAYS = 3650
+
+
+# Capacity a GPU pool can draw on (GKE "About GPU obtainability"): a specific reservation,
+# on-demand VMs, Spot VMs, or Dynamic Workload Scheduler flex-start VMs.
+CapacityOption = Literal["reservation", "on-demand", "spot", "flex-start"]
+CAPACITY_SUFFIX = {"reservation": "res", "on-demand": "od", "spot": "spot", "flex-start": "flex"}
+RESERVATION_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class ConfigError(ValueError):
@@ -259,7 +269,12 @@ class GpuPool(_Strict):
     gpus_per_node: int = Field(ge=1)
     # Optional: defaults to the catalog's machine type for gpu_type x gpus_per_node.
     machine_type: str | None = None
-    spot: bool
+    # Where the nodes come from, most preferred first: one node pool per option and, for two or
+    # more, a GKE ComputeClass that falls back in this order (infra/README.md "Capacity chain").
+    # `spot: true` / `spot: false` in the stack file is shorthand for [spot] / [on-demand].
+    capacity: list[CapacityOption] = Field(min_length=1)
+    # The specific Compute Engine reservation the `reservation` option consumes (same project).
+    reservation: str | None = None
     min_nodes: int = Field(ge=0)
     max_nodes: int = Field(ge=1, le=MAX_POOL_NODES)
     # Optional subset of the catalog's zones for gpu_type in the region; default: all of them.
@@ -268,6 +283,29 @@ class GpuPool(_Strict):
     disk_type: Literal["pd-balanced", "pd-ssd"] = "pd-balanced"
     driver_version: Literal["DEFAULT", "LATEST"] = "LATEST"
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spot_shorthand(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        if "spot" not in values:
+            if "capacity" not in values:
+                raise ValueError(
+                    "=(no spot, no capacity): say where the nodes come from: spot: true|false,"
+                    " or capacity: [reservation, on-demand, spot, flex-start] (any of them, most"
+                    " preferred first)"
+                )
+            return values
+        spot = values["spot"]
+        if "capacity" in values:
+            raise ValueError(
+                f".spot={spot!r}: give spot or capacity, not both (capacity: [spot] is spot: true)"
+            )
+        if not isinstance(spot, bool):
+            raise ValueError(f".spot={spot!r}: true or false")
+        rest = {key: value for key, value in values.items() if key != "spot"}
+        return {**rest, "capacity": ["spot"] if spot else ["on-demand"]}
 
     @field_validator("name")
     @classmethod
@@ -300,14 +338,48 @@ class GpuPool(_Strict):
 
     @model_validator(mode="after")
     def _min_max(self) -> GpuPool:
+        problems = []
         if self.min_nodes > self.max_nodes:
-            raise ValueError(
+            problems.append(
                 f"min_nodes={self.min_nodes}: must not exceed max_nodes={self.max_nodes}"
             )
+        repeated = sorted({c for c in self.capacity if self.capacity.count(c) > 1})
+        if repeated:
+            problems.append(f"capacity={self.capacity!r}: {repeated} listed more than once")
+        if ("reservation" in self.capacity) != (self.reservation is not None):
+            problems.append(
+                f"reservation={self.reservation!r}: name the Compute Engine reservation if and"
+                f" only if capacity lists `reservation` (capacity={self.capacity!r})"
+            )
+        if self.reservation is not None and not RESERVATION_RE.match(self.reservation):
+            problems.append(
+                f"reservation={self.reservation!r}: a Compute Engine resource name (1-63"
+                " lower-case letters, digits and hyphens, starting with a letter)"
+            )
+        # Flex-start nodes are obtained on demand by the autoscaler and never kept idle.
+        if "flex-start" in self.capacity and self.min_nodes != 0:
+            problems.append(
+                f"min_nodes={self.min_nodes}: a pool with flex-start capacity scales from 0"
+                " (GKE provisions flex-start nodes only for pending Pods); set min_nodes: 0"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def resolved_machine_type(self) -> str:
         return self.machine_type or load_catalog().machine_type(self.gpu_type, self.gpus_per_node)
+
+    @property
+    def compute_class(self) -> str | None:
+        """The ComputeClass of a capacity chain (two or more options); None for one option."""
+        return f"gpu-{self.name}" if len(self.capacity) > 1 else None
+
+    def node_pool_name(self, option: CapacityOption) -> str:
+        """`gpu-<name>` for a single option (the name before chains existed: no replacement),
+        `gpu-<name>-<option>` in a chain."""
+        if self.compute_class is None:
+            return f"gpu-{self.name}"
+        return f"gpu-{self.name}-{CAPACITY_SUFFIX[option]}"
 
 
 class StorageSettings(_Strict):
@@ -496,7 +568,7 @@ class ServingSettings(_Strict):
 class MonitoringSettings(_Strict):
     """The request-log export the monitor reads (infra/monitoring_logs.py)."""
 
-    # None: DEFAULT_LOG_RETENTION_DAYS for the stack's environment.
+    # None: DEFAULT_LOG_RETENTION_DAYS.
     log_retention_days: int | None = None
 
     @field_validator("log_retention_days", mode="before")
@@ -509,8 +581,7 @@ class MonitoringSettings(_Strict):
             raise ValueError(
                 f"monitoring.log_retention_days={value!r}: a whole number of days, 1 to"
                 f" {MAX_LOG_RETENTION_DAYS}; request logs hold prompts (personal data) and must"
-                " expire. Remove the key for the environment's default"
-                f" ({DEFAULT_LOG_RETENTION_DAYS})"
+                f" expire. Remove the key for the default ({DEFAULT_LOG_RETENTION_DAYS} days)"
             )
         return value
 
@@ -518,7 +589,7 @@ class MonitoringSettings(_Strict):
 class StackConfig(_Strict):
     project: str  # the Pulumi project name (= the project slug)
     stack: str
-    environment: Literal["dev", "staging", "prod"]
+    environment: str
     gcp: GcpSettings
     labels: LabelSettings
     network: NetworkSettings = Field(default_factory=NetworkSettings)
@@ -532,6 +603,16 @@ class StackConfig(_Strict):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        if not ENVIRONMENT_RE.match(value):
+            raise ValueError(
+                f"environment={value!r}: 2 to 10 lowercase letters and digits, starting with a"
+                " letter (dev, staging, prod, qa...); it is part of every resource name and label"
+            )
+        return value
 
     @model_validator(mode="after")
     def _against_catalog(self) -> StackConfig:
@@ -556,7 +637,7 @@ class StackConfig(_Strict):
     def log_retention_days(self) -> int:
         """Days request logs are kept: `monitoring.log_retention_days` or the default."""
         days = self.monitoring.log_retention_days
-        return days if days is not None else DEFAULT_LOG_RETENTION_DAYS[self.environment]
+        return days if days is not None else DEFAULT_LOG_RETENTION_DAYS
 
     def cost_labels(self) -> dict[str, str]:
         return {
@@ -617,11 +698,14 @@ def _catalog_problems(cfg: StackConfig) -> list[str]:
                 " to use it"
             )
         machine = pool.machine_type or expected
-        if not pool.spot and machine in entry.spot_only_machine_types:
+        unsold = [c for c in pool.capacity if c in ("on-demand", "reservation")]
+        if unsold and machine in entry.spot_only_machine_types:
+            option = "spot=false" if pool.capacity == ["on-demand"] else f"capacity={unsold!r}"
             problems.append(
-                f"{where}.spot=false: {machine} is sold only as Spot capacity; set spot: true or "
-                "gpus_per_node: 8"
+                f"{where}.{option}: {machine} is sold only as Spot or flex-start capacity; use"
+                " spot: true, capacity: [spot, flex-start], or gpus_per_node: 8"
             )
+    # One node per replica from whichever option has capacity: the chain adds no replicas.
     total_nodes = sum(pool.max_nodes for pool in cfg.gpu_pools)
     if cfg.serving.max_replicas > total_nodes:
         problems.append(
@@ -634,7 +718,9 @@ def _catalog_problems(cfg: StackConfig) -> list[str]:
 def _capacity_problems(cfg: StackConfig) -> list[str]:
     """Node subnet and Pod range hold every node the pools may reach, plus one surge node each."""
     system = cfg.cluster.system_pool
-    pools = [system.max_nodes, *(pool.max_nodes for pool in cfg.gpu_pools)]
+    # Every option of a capacity chain is a node pool that may reach max_nodes.
+    pools = [system.max_nodes]
+    pools += [pool.max_nodes for pool in cfg.gpu_pools for _ in pool.capacity]
     nodes = sum(pools) + len(pools)  # upgrade_settings max_surge 1 per pool
     net = cfg.network
     problems = []
@@ -690,9 +776,9 @@ def format_errors(error: ValidationError) -> list[str]:
         loc = ".".join(str(part) for part in item["loc"])
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "value_error":
-            # Our own validators name the field and the value, or start with `=value` when only
-            # pydantic knows where the field is (a list item).
-            if message.startswith("="):
+            # Our own validators name the field and the value, or start with `=value` (or
+            # `.field=value`) when only pydantic knows where the object is (a list item).
+            if message.startswith(("=", ".")):
                 lines.append(f"{loc}{message}")
             else:
                 lines.append(
@@ -707,11 +793,16 @@ def parse_stack_config(values: dict[str, Any], project: str, stack: str) -> Stac
     """Validate the project's config keys (without namespace) for one stack."""
     environment = values.get("environment")
     problems = []
-    # Pulumi.dev.yaml is the dev stack: labels, policy exemptions and names follow `environment`.
-    if stack in ENVIRONMENTS and environment != stack:
+    # Labels, policy exemptions and names follow `environment`, so a stack says which it is by
+    # its name: `prod` or `prod-<anything>` (a second prod in its own project), never `staging`
+    # saying prod (a copied file whose edit was forgotten).
+    if isinstance(environment, str) and not (
+        stack == environment or stack.startswith(f"{environment}-")
+    ):
         problems.append(
             f"environment={environment!r}: the file of stack {stack!r} must say"
-            f" environment: {stack}"
+            f" environment: {stack.split('-')[0]}, or the stack be named {environment!r} or"
+            f" '{environment}-<name>'"
         )
     try:
         cfg = StackConfig.model_validate(

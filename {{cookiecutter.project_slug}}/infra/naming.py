@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-ENV_SHORT = {"dev": "dev", "staging": "stg", "prod": "prd"}
+VOWELS = set("aeiou")
+
+
+def env_short(environment: str) -> str:
+    """Three letters for names with little room: the name itself when short, else its first
+    letter and next two consonants (staging -> stg, prod -> prd, sandbox -> snd)."""
+    if len(environment) <= 3:
+        return environment
+    consonants = [c for c in environment[1:] if c not in VOWELS]
+    return environment[0] + "".join(consonants[:2]) if len(consonants) >= 2 else environment[:3]
 
 
 def fit(prefix: str, suffix: str, limit: int) -> str:
@@ -15,4 +24,4 @@ def fit(prefix: str, suffix: str, limit: int) -> str:
 
 def bucket_name(project_id: str, slug: str, environment: str, purpose: str) -> str:
     """Globally unique bucket name (<= 63 chars): project id, slug, environment, purpose."""
-    return fit(f"{project_id}-{slug}", f"{ENV_SHORT[environment]}-{purpose}", 63)
+    return fit(f"{project_id}-{slug}", f"{env_short(environment)}-{purpose}", 63)

@@ -33,7 +33,7 @@ from policies.offline import (
     evaluate,
     load_policy_config,
 )
-from policies.pricing import UnknownPriceError, load_prices
+from policies.pricing import UnknownPriceError, load_prices, node_capacity
 from policies.rules import POLICIES, PlanResource, gpu_pool_costs
 
 PLAN_DIR = BUILD / "plan"
@@ -145,7 +145,7 @@ def _brief(row: dict[str, Any]) -> str:
     for acc in config.get("guestAccelerators") or []:
         parts.append(f"{acc.get('count')} x {acc.get('type')}")
     if "spot" in config:
-        parts.append("spot" if config["spot"] else "on-demand")
+        parts.append(node_capacity(config))
     scaling = inputs.get("autoscaling") or {}
     if scaling:
         parts.append(

@@ -116,6 +116,7 @@ def build(cfg: StackConfig) -> Platform:
             hub_token_secret_id=secrets.hub_token.name,
             gpu_type=cfg.gpu_pools[0].gpu_type,
             gpus_per_node=cfg.gpu_pools[0].gpus_per_node,
+            compute_class=gpu_pools[0].compute_class,
             project_id=cfg.gcp.project_id,
             canary_weight=cfg.serving.canary_weight,
             canary_warm=cfg.serving.canary_warm,

@@ -56,6 +56,8 @@ RUN_AS = 1000
 HPA_METRIC = "prometheus.googleapis.com|vllm:num_requests_waiting|gauge"
 GPU_RESOURCE = "nvidia.com/gpu"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
+COMPUTE_CLASS_LABEL = "cloud.google.com/compute-class"
+PREREQUISITE_KINDS = ("ComputeClass", "Namespace")
 SKIP_AWAIT = "pulumi.com/skipAwait"
 # Budget for a GPU node to be added from zero before the pod can start: node create, GPU driver
 # install, image streaming of the multi-GB vLLM image. A ceiling, not a wait.
@@ -81,6 +83,9 @@ class ServingOnGkeArgs:
     hub_token_secret_id: pulumi.Input[str]  # "projects/P/secrets/S" or a short id (+ project_id)
     gpu_type: str  # e.g. nvidia-l4: the node selector value
     gpus_per_node: int  # = vLLM tensor parallelism = the pod's nvidia.com/gpu limit
+    # The serving pool's ComputeClass (infra.nodepools.compute_class) when it has a capacity
+    # chain: declared here, through the cluster's provider, and selected by every vLLM Pod.
+    compute_class: dict[str, Any] | None = None
     project_id: pulumi.Input[str] = ""  # monitoring resources and short secret ids
     canary_weight: int = 0  # percent of requests to canary (stack config serving.canary_weight)
     canary_warm: bool = False  # keep the canary running at weight 0 (the release's warm-up)
@@ -246,9 +251,10 @@ def _deployment(
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": gke.termination_grace_s,
-        "nodeSelector": {ACCELERATOR_LABEL: args.gpu_type},
+        "nodeSelector": {ACCELERATOR_LABEL: args.gpu_type, **_compute_class_selector(args)},
         "tolerations": [
             {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
+            *_compute_class_tolerations(args),
         ],
         "securityContext": {
             "runAsNonRoot": True,
@@ -367,6 +373,22 @@ def _obj(
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **body}
 
 
+def _compute_class_selector(args: ServingOnGkeArgs) -> dict[str, str]:
+    if args.compute_class is None:
+        return {}
+    return {COMPUTE_CLASS_LABEL: args.compute_class["metadata"]["name"]}
+
+
+def _compute_class_tolerations(args: ServingOnGkeArgs) -> list[dict[str, str]]:
+    # GKE adds this toleration itself to Pods that select a class; said here so the pod spec
+    # is the whole contract (and a cluster without that admission step schedules the same).
+    selector = _compute_class_selector(args)
+    return [
+        {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+        for key, value in selector.items()
+    ]
+
+
 def render_objects(
     args: ServingOnGkeArgs,
     served_name: str | None = None,
@@ -394,6 +416,7 @@ def render_objects(
         **args.labels,
     }
     objects: list[dict[str, Any]] = [
+        *([args.compute_class] if args.compute_class else []),
         _obj("v1", "Namespace", args.namespace, args, labels, namespaced=False),
         _obj(
             "v1",
@@ -448,7 +471,13 @@ def render_objects(
                         "checkIntervalSec": 10,
                         "config": {
                             "type": "HTTP",
-                            "httpHealthCheck": {"port": port, "requestPath": "/health"},
+                            # A fixed port must say so: the CRD's CEL rule refuses `port`
+                            # under the default USE_SERVING_PORT (gke-gateway-api 983ac3d).
+                            "httpHealthCheck": {
+                                "portSpecification": "USE_FIXED_PORT",
+                                "port": port,
+                                "requestPath": "/health",
+                            },
                         },
                     },
                     "targetRef": {"group": "", "kind": "Service", "name": name},
@@ -722,13 +751,14 @@ class ServingOnGke(pulumi.ComponentResource):
         active_timeouts = pulumi.CustomTimeouts(create=wait, update=wait)
         active = {track_name(t) for t in TRACKS if not parked(args, t)}
         self.resources: dict[str, pulumi.Resource] = {}
-        namespace = None
+        # The namespace everything else lives in, and the ComputeClass its Pods select.
+        prerequisites: list[pulumi.Resource] = []
         for obj in objects:
             key = f"{obj['kind']}/{obj['metadata']['name']}"
             options = k8s_opts
-            if namespace is not None:  # everything else lives in the namespace
+            if prerequisites and obj["kind"] not in PREREQUISITE_KINDS:
                 options = pulumi.ResourceOptions.merge(
-                    k8s_opts, pulumi.ResourceOptions(depends_on=[namespace])
+                    k8s_opts, pulumi.ResourceOptions(depends_on=list(prerequisites))
                 )
             if obj["kind"] in ("Deployment", "Service") and obj["metadata"]["name"] in active:
                 options = pulumi.ResourceOptions.merge(
@@ -737,8 +767,8 @@ class ServingOnGke(pulumi.ComponentResource):
             resource = _resource(
                 obj, f"{name}-{obj['kind'].lower()}-{obj['metadata']['name']}", options
             )
-            if obj["kind"] == "Namespace":
-                namespace = resource
+            if obj["kind"] in PREREQUISITE_KINDS:
+                prerequisites.append(resource)
             self.resources[key] = resource
 
         gcp_opts = pulumi.ResourceOptions(parent=self)

@@ -9,12 +9,31 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "catalog"
 HOURS_PER_MONTH = 730
+
+
+def node_capacity(node_config: Mapping[str, Any]) -> str:
+    """Where a node pool's nodes come from, read from its `nodeConfig` (the engine's camelCase
+    inputs): spot, flex-start, reservation (a specific one) or on-demand.
+
+    Spot has its own price column; flex-start and reservations are priced as on-demand, an upper
+    bound (the table has no flex-start discount, and a reservation is billed used or not).
+    """
+    if node_config.get("spot") or node_config.get("preemptible"):
+        return "spot"
+    if node_config.get("flexStart"):
+        return "flex-start"
+    affinity = node_config.get("reservationAffinity") or {}
+    if affinity.get("consumeReservationType") == "SPECIFIC_RESERVATION":
+        return "reservation"
+    return "on-demand"
 
 
 class UnknownPriceError(KeyError):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policies.pricing import CATALOG_DIR, UnknownPriceError, load_prices
+from policies.pricing import CATALOG_DIR, UnknownPriceError, load_prices, node_capacity
 
 LEVELS = ("advisory", "mandatory", "disabled")
 
@@ -167,11 +167,12 @@ def gpu_spot_outside_prod(props: Props, params: Params) -> list[str]:
     if not is_gpu_pool(props):
         return []
     environment = get(props, "nodeConfig.resourceLabels.environment", "")
-    spot = get(props, "nodeConfig.spot", False) or get(props, "nodeConfig.preemptible", False)
-    if environment not in params["exemptEnvironments"] and not spot:
+    # Flex-start is discounted and a reservation is paid for anyway: only on-demand is refused.
+    on_demand = node_capacity(mapping(props, "nodeConfig")) == "on-demand"
+    if environment not in params["exemptEnvironments"] and on_demand:
         return [
             f"GPU node pool in environment {environment or '(unlabelled)'!r} is on-demand; use"
-            f" Spot outside {params['exemptEnvironments']}"
+            f" Spot, flex-start or a reservation outside {params['exemptEnvironments']}"
         ]
     return []
 
@@ -490,7 +491,8 @@ def gpu_pool_costs(resources: list[PlanResource]) -> list[dict[str, Any]]:
         props = resource.props
         machine = get(props, "nodeConfig.machineType", "")
         region = region_of(str(props.get("location", "")))
-        spot = bool(get(props, "nodeConfig.spot", False) or get(props, "nodeConfig.preemptible"))
+        capacity = node_capacity(mapping(props, "nodeConfig"))
+        spot = capacity == "spot"
         per_node = prices.monthly(machine, region, spot)
         most = pool_max_nodes(props)
         least = int(get(props, "autoscaling.totalMinNodeCount", 0) or 0)
@@ -500,6 +502,7 @@ def gpu_pool_costs(resources: list[PlanResource]) -> list[dict[str, Any]]:
                 "machine_type": machine,
                 "region": region,
                 "spot": spot,
+                "capacity": capacity,
                 "min_nodes": least,
                 "max_nodes": most,
                 "monthly_usd_per_node": round(per_node, 2),

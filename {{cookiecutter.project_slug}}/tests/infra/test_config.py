@@ -23,7 +23,7 @@ def test_committed_stacks_validate(stack):
 
 def test_dev_scales_to_zero_on_spot_and_prod_keeps_a_minimum():
     dev, prod = load_stack_config("dev"), load_stack_config("prod")
-    assert all(p.spot and p.min_nodes == 0 for p in dev.gpu_pools)
+    assert all(p.capacity == ["spot"] and p.min_nodes == 0 for p in dev.gpu_pools)
     assert all(p.min_nodes >= 1 for p in prod.gpu_pools)
     assert prod.cluster.deletion_protection and not dev.cluster.deletion_protection
 
@@ -224,6 +224,15 @@ def test_environment_must_match_the_stack_file(stack):
     assert f"environment={other!r}: the file of stack {stack!r} must say" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("stack", "environment"), [("qa", "qa"), ("prod-eu", "prod"), ("staging-2", "staging")]
+)
+def test_a_stack_is_its_environment_or_a_named_copy_of_one(stack, environment):
+    values = stack_values(environment if environment in STACKS else "staging")
+    values["environment"] = environment
+    assert config_from(values, stack).environment == environment
+
+
 def test_names_over_gcp_limits_are_refused():
     values = stack_values()
     values["artifact_registry"] = {"repository_id": "r" * 32}
@@ -251,6 +260,62 @@ def test_spot_only_shape_on_demand_is_refused():
     values["gcp"]["region"] = "us-central1"
     pool(values).update(gpu_type="nvidia-h100-80gb", gpus_per_node=1, spot=False)
     refused(values, "gpu_pools[0].spot=false", "a3-highgpu-1g is sold only as Spot")
+
+
+def test_a_capacity_chain_is_read_in_order_and_spot_is_its_shorthand():
+    values = stack_values()
+    pool(values).pop("spot", None)
+    pool(values).update(capacity=["reservation", "spot", "flex-start"], reservation="h100-res")
+    cfg = config_from(values)
+    (chained,) = cfg.gpu_pools[:1]
+    assert chained.capacity == ["reservation", "spot", "flex-start"]
+    assert chained.compute_class == f"gpu-{chained.name}"
+    names = [chained.node_pool_name(c) for c in chained.capacity]
+    assert names == [f"gpu-{chained.name}-{s}" for s in ("res", "spot", "flex")]
+    single = load_stack_config("dev").gpu_pools[0]
+    assert single.compute_class is None and single.node_pool_name("spot") == f"gpu-{single.name}"
+
+
+@pytest.mark.parametrize(
+    ("change", "needles"),
+    [
+        ({"capacity": ["spot"]}, ("give spot or capacity, not both",)),
+        ({"spot": None, "capacity": None}, ("no spot, no capacity", "flex-start")),
+        ({"spot": "yes"}, ("spot='yes': true or false",)),
+        ({"spot": None, "capacity": []}, ("gpu_pools.0.capacity",)),
+        ({"spot": None, "capacity": ["spot", "spot"]}, ("['spot'] listed more than once",)),
+        ({"spot": None, "capacity": ["cheap"]}, ("gpu_pools.0.capacity.0='cheap'",)),
+        ({"spot": None, "capacity": ["reservation"]}, ("reservation=None", "if and only if")),
+        ({"reservation": "r1"}, ("reservation='r1'", "capacity=['spot']")),
+        (
+            {"spot": None, "capacity": ["reservation"], "reservation": "Bad_Name"},
+            ("reservation='Bad_Name'", "Compute Engine resource name"),
+        ),
+        (
+            {"spot": None, "capacity": ["flex-start"], "min_nodes": 1},
+            ("min_nodes=1", "flex-start capacity scales from 0"),
+        ),
+    ],
+)
+def test_bad_capacity_chains_are_refused(change, needles):
+    values = stack_values()
+    for key, value in change.items():
+        if value is None:
+            pool(values).pop(key, None)
+        else:
+            pool(values)[key] = value
+    refused(values, *needles)
+
+
+def test_a_spot_only_shape_may_chain_spot_and_flex_start_but_not_on_demand():
+    values = stack_values()
+    values["gcp"]["region"] = "us-central1"
+    pool(values).pop("spot")
+    pool(values).update(gpu_type="nvidia-h100-80gb", gpus_per_node=1)
+    pool(values)["capacity"] = ["spot", "flex-start"]
+    assert config_from(values).gpu_pools[0].capacity == ["spot", "flex-start"]
+    pool(values)["capacity"] = ["flex-start", "on-demand"]
+    refused(values, "gpu_pools[0].capacity=['on-demand']", "Spot or flex-start")
 
 
 def test_unsupported_gpu_count_is_refused():
@@ -282,7 +347,8 @@ def test_duplicate_pool_names_are_refused():
         ("serving", "namespace", "kube-system", "'kube-system'"),
         ("identity", "extra_roles", {"ci": ["owner"]}, "'owner'"),
         ("identity", "extra_roles", {"robots": []}, "'robots'"),
-        ("environment", None, "qa", "environment='qa'"),
+        ("environment", None, "Prod!", "environment='Prod!'"),
+        ("environment", None, "d", "2 to 10 lowercase letters"),
     ],
 )
 def test_field_rules(section, field, value, needle):
@@ -316,8 +382,8 @@ def test_stack_file_errors_are_clear(tmp_path):
 
 
 def test_a_written_stack_file_round_trips(tmp_path):
-    path = write_stack_file(tmp_path / "Pulumi.copy.yaml", stack_values("prod"))
-    assert load_stack_config("copy", path).environment == "prod"
+    path = write_stack_file(tmp_path / "Pulumi.prod-copy.yaml", stack_values("prod"))
+    assert load_stack_config("prod-copy", path).environment == "prod"
 
 
 def test_model_refs_as_the_cli_writes_them(tmp_path):

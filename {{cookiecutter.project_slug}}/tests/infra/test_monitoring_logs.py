@@ -137,11 +137,11 @@ def test_stack_outputs_the_monitor_reads(stack, monkeypatch):
     )
 
 
-def test_retention_comes_from_the_stack_or_the_environment_default():
+def test_retention_comes_from_the_stack_or_the_default():
     assert load_stack_config("prod").log_retention_days == 30
     values = stack_values("dev")
     values.pop("monitoring", None)
-    assert config_from(values).log_retention_days == DEFAULT_LOG_RETENTION_DAYS["dev"]
+    assert config_from(values).log_retention_days == DEFAULT_LOG_RETENTION_DAYS
     values["monitoring"] = {"log_retention_days": 3}
     assert config_from(values).log_retention_days == 3
 
@@ -151,7 +151,7 @@ def test_bad_retention_is_refused_naming_the_key(bad):
     values = stack_values("dev")
     values["monitoring"] = {"log_retention_days": bad}
     if bad is None:  # an explicit null is "not set": the default
-        assert config_from(values).log_retention_days == DEFAULT_LOG_RETENTION_DAYS["dev"]
+        assert config_from(values).log_retention_days == DEFAULT_LOG_RETENTION_DAYS
         return
     with pytest.raises(ConfigError) as caught:
         config_from(values)

@@ -124,9 +124,9 @@ def test_several_stacks_in_one_process(tmp_path):
 def test_invalid_config_writes_nothing(tmp_path, capsys):
     values = stack_values()
     values["gpu_pools"][0]["min_nodes"] = 9
-    config = write_stack_file(tmp_path / "Pulumi.bad.yaml", values)
+    config = write_stack_file(tmp_path / "Pulumi.dev-bad.yaml", values)
     out = tmp_path / "plan"
-    assert run("bad", config, None, out) == 2
+    assert run("dev-bad", config, None, out) == 2
     assert "min_nodes=9" in capsys.readouterr().err
     assert not out.exists()
 
@@ -142,9 +142,9 @@ def violating_values():
 
 
 def test_violations_are_written_and_fail_the_plan(tmp_path):
-    config = write_stack_file(tmp_path / "Pulumi.bad.yaml", violating_values())
-    assert run("bad", config, None, tmp_path) == 1
-    doc = json.loads((tmp_path / "bad.json").read_text())
+    config = write_stack_file(tmp_path / "Pulumi.dev-bad.yaml", violating_values())
+    assert run("dev-bad", config, None, tmp_path) == 1
+    doc = json.loads((tmp_path / "dev-bad.json").read_text())
     failed = {v["policy"] for v in doc["violations"] if v["level"] == "mandatory"}
     assert {
         "storage-no-public-access",
@@ -152,16 +152,16 @@ def test_violations_are_written_and_fail_the_plan(tmp_path):
         "gpu-autoscaling-capped",
     } <= failed
     assert not doc["summary"]["passed"]
-    assert "**VIOLATED**" in (tmp_path / "bad.md").read_text()
+    assert "**VIOLATED**" in (tmp_path / "dev-bad.md").read_text()
 
 
 @pytest.mark.e2e
 def test_make_plan_fails_on_a_bad_config_naming_the_policy(tmp_path):
-    config = write_stack_file(tmp_path / "Pulumi.bad.yaml", violating_values())
+    config = write_stack_file(tmp_path / "Pulumi.dev-bad.yaml", violating_values())
     # The environments this test runs in (`$VENVS/infra/bin/python`), so make creates nothing.
     env = {**os.environ, "VENVS": str(Path(sys.executable).parents[2])}
     result = subprocess.run(
-        ["make", "plan", "STACK=bad", f"CONFIG={config}", f"OUT={tmp_path / 'out'}"],
+        ["make", "plan", "STACK=dev-bad", f"CONFIG={config}", f"OUT={tmp_path / 'out'}"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -172,3 +172,24 @@ def test_make_plan_fails_on_a_bad_config_naming_the_policy(tmp_path):
     assert "violates mandatory policies" in result.stderr
     for policy in ("storage-no-public-access", "iam-no-primitive-roles", "gpu-autoscaling-capped"):
         assert policy in result.stderr + result.stdout
+
+
+def test_a_capacity_chain_is_planned_with_its_compute_class_and_passes_the_policies(tmp_path):
+    values = stack_values()
+    pool = values["gpu_pools"][0]
+    pool.pop("spot")
+    pool.update(capacity=["spot", "flex-start", "on-demand"], min_nodes=0)
+    config = write_stack_file(tmp_path / "Pulumi.dev-chain.yaml", values)
+    assert run("dev-chain", config, None, tmp_path) == 1  # on-demand in dev: refused
+    doc = json.loads((tmp_path / "dev-chain.json").read_text())
+    failed = {(v["policy"], v["resource"]) for v in doc["violations"]}
+    assert {policy for policy, _ in failed} == {"gpu-spot-outside-prod"}, failed
+    (resource,) = [name for _, name in failed]
+    assert resource.endswith("-od-pool")
+    kinds = [r for r in doc["resources"] if r["inputs"].get("kind") == "ComputeClass"]
+    (klass,) = kinds
+    names = [p["nodepools"][0] for p in klass["inputs"]["spec"]["priorities"]]
+    assert names == [f"gpu-{pool['name']}-{s}" for s in ("spot", "flex", "od")]
+    pool["capacity"] = ["spot", "flex-start"]
+    write_stack_file(config, values)
+    assert run("dev-chain", config, None, tmp_path) == 0

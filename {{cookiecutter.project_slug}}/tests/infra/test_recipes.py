@@ -2,8 +2,7 @@
 
 "Add a GPU type" (a catalog entry + price rows) and "Add a stack" (a stack file + its policy
 config) must be the whole change: the offline plan, its pricing and the policy pack accept the
-result. Where a recipe still needs an edit elsewhere, the test is xfail(strict=True) and its
-reason names the file that keeps its own list.
+result, with no edit anywhere else.
 """
 
 from __future__ import annotations
@@ -90,35 +89,33 @@ def test_new_gpu_types_pass_the_gpu_type_policy(gpu_plan):
 
 
 @pytest.fixture(scope="module")
-def qa_project(tmp_path_factory) -> Path:
-    """The stack recipe: qa, a staging-like stack in its own GCP project."""
-    root = copy_project(tmp_path_factory.mktemp("qa") / "project")
+def stacks_project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, Path]:
+    """The stack recipe, twice: `qa`, an environment of its own, and `staging-eu`, a second
+    staging in its own GCP project."""
+    root = copy_project(tmp_path_factory.mktemp("stacks") / "project")
     text = (root / "infra" / "Pulumi.staging.yaml").read_text()
-    project_id = yaml.safe_load(text)["config"]
-    (gcp,) = [v for k, v in project_id.items() if k.endswith(":gcp")]
-    add_stack(root, "qa", "staging", **{gcp["project_id"]: "my-llmops-qa"})
-    return root
+    (gcp,) = [v for k, v in yaml.safe_load(text)["config"].items() if k.endswith(":gcp")]
+    add_stack(root, "qa", "qa")
+    add_stack(root, "staging-eu", "staging", **{gcp["project_id"]: "my-llmops-staging-eu"})
+    return root, *plan(root, "--all-stacks")
 
 
-def test_a_new_stack_is_listed_and_planned_by_plan_all(qa_project):
-    assert "qa" in stack_names(qa_project / "infra")
-    result, out = plan(qa_project, "--all-stacks")
+def test_new_stacks_are_listed_and_planned_by_plan_all(stacks_project):
+    root, result, out = stacks_project
+    stacks = stack_names(root / "infra")
+    assert {"qa", "staging-eu"} <= set(stacks)
     assert result.returncode == 0, result.stdout + result.stderr
-    for stack in stack_names(qa_project / "infra"):
+    for stack in stacks:
         doc = load_plan(out, stack)
         assert doc["stack"] == stack and doc["summary"]["passed"], stack
     assert load_plan(out, "qa")["stamp"]["config_file"].endswith("Pulumi.qa.yaml")
+    assert load_plan(out, "staging-eu")["environment"] == "staging"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="infra/config.py keeps its own environment list (ENVIRONMENTS, "
-    "StackConfig.environment Literal) and infra/naming.py its ENV_SHORT table: a stack whose "
-    "environment is its own name ('qa') is refused",
-)
-def test_a_new_stack_with_its_own_environment_is_planned(tmp_path):
-    root = copy_project(tmp_path / "project")
-    add_stack(root, "qa", "qa")
-    result, out = plan(root, "--stack", "qa")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert load_plan(out, "qa")["environment"] == "qa"
+def test_a_stack_with_its_own_environment_names_and_labels_by_it(stacks_project):
+    _, _, out = stacks_project
+    doc = load_plan(out, "qa")
+    assert doc["environment"] == "qa"
+    cluster = next(r for r in doc["resources"] if r["type"] == "gcp:container/cluster:Cluster")
+    assert cluster["inputs"]["name"].endswith("-qa")
+    assert cluster["inputs"]["resourceLabels"]["environment"] == "qa"

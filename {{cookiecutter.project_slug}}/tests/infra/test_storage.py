@@ -2,6 +2,7 @@
 
 from infra_helpers import of_type, run_recorded
 
+from infra.naming import bucket_name, env_short
 from infra.storage import Storage, StorageArgs
 
 ARGS = StorageArgs(
@@ -34,3 +35,10 @@ def test_storage(dev):
     }
     repo_members = of_type(rec, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
     assert {m.inputs["repository"] for m in repo_members} == {registry["repositoryId"]}
+
+
+def test_bucket_names_abbreviate_any_environment_the_same_way():
+    # The committed stacks' bucket names must not change (a renamed bucket is a new, empty one).
+    assert [env_short(e) for e in ("dev", "staging", "prod")] == ["dev", "stg", "prd"]
+    assert [env_short(e) for e in ("qa", "sandbox", "aiai")] == ["qa", "snd", "aia"]
+    assert bucket_name("my-proj", "svc", "qa", "models") == "my-proj-svc-qa-models"

@@ -304,3 +304,40 @@ def test_gpu_budget(plan):
 )
 def test_image_pinning(image, pinned):
     assert image_is_pinned(image) is pinned
+
+
+@pytest.mark.parametrize(
+    ("node_config", "capacity", "violates"),
+    [
+        ({"spot": True}, "spot", False),
+        ({"spot": False, "flexStart": True}, "flex-start", False),
+        (
+            {
+                "spot": False,
+                "reservationAffinity": {
+                    "consumeReservationType": "SPECIFIC_RESERVATION",
+                    "key": "compute.googleapis.com/reservation-name",
+                    "values": ["r1"],
+                },
+            },
+            "reservation",
+            False,
+        ),
+        (
+            {"spot": False, "reservationAffinity": {"consumeReservationType": "ANY_RESERVATION"}},
+            "on-demand",
+            True,
+        ),
+        ({"spot": False}, "on-demand", True),
+    ],
+)
+def test_capacity_options_outside_prod_and_their_price(plan, node_config, capacity, violates):
+    """Only on-demand is refused outside prod; flex-start and reservations are priced at
+    on-demand (an upper bound), Spot at its own column."""
+    from policies.rules import gpu_pool_costs
+
+    pool = gpu_pool(plan)
+    pool.props["nodeConfig"] = {**pool.props["nodeConfig"], **node_config}
+    assert bool(violations("gpu-spot-outside-prod", pool)) is violates
+    (priced,) = gpu_pool_costs([pool])
+    assert priced["capacity"] == capacity and priced["spot"] is (capacity == "spot")

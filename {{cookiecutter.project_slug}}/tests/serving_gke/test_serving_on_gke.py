@@ -1,8 +1,8 @@
 """The GKE serving objects (infra/serving.py): schema-valid, consistent, and declared as rendered.
 
 Runs in the infra env (pulumi-kubernetes, kubernetes-validate). Core kinds are validated against
-the Kubernetes schema of the cluster's versions; CRDs (Gateway API, PodMonitoring, GKE policies,
-SecretProviderClass) have no schema there and are checked field by field below.
+the Kubernetes schema of the cluster's versions; CRD-backed kinds against their upstream CRD schemas
+in test_crd_schemas.py. The tests here check what schemas cannot: values and consistency.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import kubernetes_validate
 import pytest
 
-from infra.config import ENVIRONMENTS, load_stack_config
+from infra.config import load_stack_config
 from infra.serving import (
     GPU_RESOURCE,
     HPA_METRIC,
@@ -28,6 +28,7 @@ from infra.serving import (
     render_objects,
     track_name,
 )
+from infra.stacks import stack_names
 from serving.spec import load_spec
 
 # GKE versions the release channels serve (REGULAR/STABLE 1.34, RAPID up to 1.36; 2026-11).
@@ -68,7 +69,7 @@ def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:
     return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
 
 
-@pytest.fixture(params=ENVIRONMENTS)
+@pytest.fixture(params=stack_names())
 def objects(request) -> list[dict]:
     return render_objects(args_for(request.param))
 
@@ -212,7 +213,7 @@ def test_route_weights_come_from_the_stack_setting(weight):
 
 
 def test_default_stacks_send_nothing_to_the_canary():
-    for stack in ENVIRONMENTS:
+    for stack in stack_names():
         refs = by_kind(render_objects(args_for(stack)), "HTTPRoute")["vllm"]["spec"]["rules"][0]
         assert {r["name"]: r["weight"] for r in refs["backendRefs"]}["vllm-canary"] == 0
 
@@ -493,3 +494,28 @@ def test_component_exports_each_tracks_endpoint_for_the_canary_gate():
         service = services[track_name(track)]
         port = service["spec"]["ports"][0]["port"]
         assert url == f"http://{track_name(track)}.{args.namespace}.svc.cluster.local:{port}/v1"
+
+
+def test_a_capacity_chain_is_declared_first_and_selected_by_every_vllm_pod():
+    from infra.nodepools import compute_class
+
+    pool = (
+        load_stack_config("prod")
+        .gpu_pools[0]
+        .model_copy(update={"capacity": ["on-demand", "spot"], "min_nodes": 0})
+    )
+    klass = compute_class(pool)
+    objects = render_objects(args_for("prod", compute_class=klass))
+    assert objects[0] == klass  # before the Pods that select it (and cluster-scoped)
+    assert "namespace" not in klass["metadata"]
+    for deployment in by_kind(objects, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["nodeSelector"]["cloud.google.com/compute-class"] == klass["metadata"]["name"]
+        assert {
+            "key": "cloud.google.com/compute-class",
+            "operator": "Equal",
+            "value": klass["metadata"]["name"],
+            "effect": "NoSchedule",
+        } in pod["tolerations"]
+    plain = render_objects(args_for("prod"))
+    assert "ComputeClass" not in {o["kind"] for o in plain}
