@@ -28,7 +28,7 @@ from evals.suite import load_suite  # noqa: E402
 
 def timed(suite, client, cache, concurrency: int) -> tuple[float, dict]:
     started = time.perf_counter()
-    summary = run_suite(suite, client, cache, judge=None, concurrency=concurrency)
+    summary = run_suite(suite, client, cache, judges=None, concurrency=concurrency)
     return time.perf_counter() - started, summary
 
 

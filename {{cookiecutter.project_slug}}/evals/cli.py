@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common.contracts import ContractError, EvalCompare, EvalSummary
 from common.evidence import BUILD, read_json, stamp, write_atomic, write_json
 from evals.cache import CACHE_DIR, ResponseCache
 from evals.client import EndpointError, ModelClient, resolve_target
@@ -103,6 +104,7 @@ def evaluate(endpoint: str | None, args: argparse.Namespace, judged: bool = True
 
 
 def write_run(summary: dict[str, Any], out: Path) -> list[Path]:
+    EvalSummary.read(summary, "the eval summary about to be written")  # the readers' contract
     files = [write_json(out / "summary.json", summary)]
     files.append(write_atomic(out / "report.md", run_report(summary)))
     return files
@@ -149,12 +151,13 @@ def _side(ref: str, label: str, args: argparse.Namespace, out: Path) -> dict[str
         write_run(summary, out / label)
         return summary
     summary = read_json(Path(ref), f"{label} eval summary")
-    missing = {"manifest", "metrics", "cases"} - summary.keys()
-    if missing:
+    try:
+        EvalSummary.read(summary, f"{ref}")
+    except ContractError as error:
         raise ValueError(
-            f"{ref} is not an eval summary (missing {sorted(missing)}); "
+            f"{ref} is not an eval summary ({error}); "
             "pass a summary.json from `make eval` or an endpoint URL"
-        )
+        ) from None
     return summary
 
 
@@ -174,6 +177,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "gate": gate,
         "skipped_metrics": head.get("skipped_metrics", {}),
     }
+    EvalCompare.read(result, "the comparison about to be written")  # the readers' contract
     write_json(out / "compare.json", result)
     write_atomic(out / "compare.md", compare_report(result))
     for name, m in sorted(comparison["metrics"].items()):

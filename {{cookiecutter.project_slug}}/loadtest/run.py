@@ -37,6 +37,7 @@ from typing import Any
 import locust
 import requests
 
+from common.contracts import LoadSummary
 from common.evidence import BUILD, ROOT, read_json, sha256_text, stamp, write_atomic, write_json
 from loadtest import metrics, plot, report, server_metrics
 from loadtest.knee import search
@@ -514,6 +515,7 @@ def execute(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
                 if set(result["gate"]["failed"]) - {"requests"}:
                     break
         summary = summarize_runs(args, profile, gates, mix, endpoint, model, results, knee)
+        LoadSummary.read(summary, "the load summary about to be written")  # the readers' contract
         write_json(scratch / "summary.json", summary)
         write_atomic(scratch / "report.md", report.render(summary))
         if knee is not None:

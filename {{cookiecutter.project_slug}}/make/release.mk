@@ -16,8 +16,9 @@ CANARY_ENDPOINT ?=
 # The release tag (CI: the pushed tag). With it, a re-run of the tag is idempotent: a decided
 # tag changes nothing, one that was cut short restarts on the versions it pinned.
 TAG ?=
-# Seconds each canary phase (prepare, warm-up, each step, promotion, rollback) may take.
-CANARY_STEP_TIMEOUT ?= 1800
+# Seconds each canary phase (prepare, warm-up, each step, promotion, rollback) may take;
+# empty: `canary.step_timeout_s` in policies/gates.yaml.
+CANARY_STEP_TIMEOUT ?=
 # The demo's second model version: the same training recipe (seed, steps) on version 2 of the
 # data (pipelines/data/README.md), so the data is the only change the canary judges. Set
 # CANDIDATE_FROM=champion to continue from the champion's weights instead (LoRA, as for a real
@@ -36,13 +37,13 @@ canary: ## Canary stable vs candidate, step by step; promote or roll back (BACKE
 		--candidate "$(CANDIDATE)" --eval-args "$(CANARY_EVAL_ARGS)" \
 		--load-args "$(CANARY_LOAD_ARGS)" --stable-endpoint "$(STABLE_ENDPOINT)" \
 		--canary-endpoint "$(CANARY_ENDPOINT)" --tag "$(TAG)" \
-		--step-timeout "$(CANARY_STEP_TIMEOUT)" $(CANARY_FLAGS)
+		$(if $(CANARY_STEP_TIMEOUT),--step-timeout "$(CANARY_STEP_TIMEOUT)") $(CANARY_FLAGS)
 
 canary-recover: ## After a killed canary run: put traffic back on stable from build/canary/state.json
 	@$(call venv,ops)
 	@$(call py,ops) -m release.canary --recover --backend $(BACKEND) --stack $(STACK) \
 		--stable-endpoint "$(STABLE_ENDPOINT)" --canary-endpoint "$(CANARY_ENDPOINT)" \
-		--step-timeout "$(CANARY_STEP_TIMEOUT)" $(CANARY_FLAGS)
+		$(if $(CANARY_STEP_TIMEOUT),--step-timeout "$(CANARY_STEP_TIMEOUT)") $(CANARY_FLAGS)
 
 release-state-fetch: ## CI: the canary state an earlier run of TAG attached to its GitHub Release (needs gh)
 	@test -n "$(TAG)" || { echo "ERROR: TAG= is required (e.g. v1.2.3)" >&2; exit 2; }

@@ -106,8 +106,31 @@ class LoadGates(_Strict):
     min_requests: int = Field(ge=1)
 
 
+class CanaryCheck(_Strict):
+    """A check on the canary's load summary, as Flagger's `analysis.metrics`: a dotted path into
+    build/load/summary.json and the range it must stay in."""
+
+    name: str = Field(pattern=r"^[a-z0-9_.-]+$")
+    metric: str = Field(pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _a_range(self) -> CanaryCheck:
+        if self.min is None and self.max is None:
+            raise ValueError(f"checks[{self.name}]: give min, max or both for {self.metric}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"checks[{self.name}]: min {self.min} is above max {self.max}")
+        return self
+
+
 class CanaryGates(_Strict):
     steps: list[int]
+    # Seconds of load on each side at every step before it is judged (`make load DURATION=`).
+    soak_s: float = Field(gt=0)
+    # Seconds one phase may take (prepare, warm-up, one step, promotion, rollback); 0: no limit.
+    step_timeout_s: float = Field(ge=0)
+    checks: list[CanaryCheck] = []
     max_latency_ratio: float = Field(ge=1)
     # Per latency metric (ttft, itl, e2e): below this difference (ms) the relative check passes
     # whatever the ratio: at p95 on small samples, a few ms on a fast endpoint is noise.
@@ -122,6 +145,9 @@ class CanaryGates(_Strict):
             raise ValueError(f"steps={steps}: weights in 1..100 ending at 100, e.g. [10, 50, 100]")
         if any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError(f"steps={steps}: weights must strictly increase")
+        names = [check.name for check in self.checks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"checks: names must be unique ({names})")
         return self
 
 

@@ -32,9 +32,6 @@ from release.backends import Backend, GkeBackend, LocalBackend, Runner
 from release.gate import StepResult, evaluate_smoke, evaluate_step
 
 OUT = BUILD / "canary"
-# Per phase (prepare, warm-up, each step, promotion, rollback). A GKE phase may wait for a
-# GPU node and a cold vLLM start; a local step measures both servers in turn.
-DEFAULT_STEP_TIMEOUT_S = 1800.0
 RECOVER_HINT = "if this run is killed, `make canary-recover` finishes the rollback"
 
 
@@ -44,7 +41,8 @@ class Controller:
     gates: Gates
     out: Path
     tag: str = ""
-    timeout_s: float | None = DEFAULT_STEP_TIMEOUT_S
+    # Seconds per phase; None: `canary.step_timeout_s` of the gates (0 there: no limit).
+    timeout_s: float | None = None
     record: dict[str, Any] = field(default_factory=dict)
     smoke: StepResult | None = None
     promoted: str = ""  # the promotion's action, once it has been applied
@@ -63,7 +61,8 @@ class Controller:
         return record
 
     def timed(self, what: str) -> Any:
-        return interrupts.deadline(self.timeout_s, what)
+        limit = self.gates.canary.step_timeout_s if self.timeout_s is None else self.timeout_s
+        return interrupts.deadline(limit or None, what)
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -251,7 +250,7 @@ def run_canary(
     gates: Gates,
     out: Path,
     tag: str = "",
-    timeout_s: float | None = DEFAULT_STEP_TIMEOUT_S,
+    timeout_s: float | None = None,
     recover: bool = False,
 ) -> dict[str, Any] | None:
     """Drive the canary; always returns a decision and writes it (None: nothing to recover)."""
@@ -320,9 +319,11 @@ def write_decision(decision: dict[str, Any], gates: Gates | None, out: Path) -> 
     write_atomic(out / "decision.md", render_markdown(document) + "\n")
 
 
-def build_backend(args: argparse.Namespace, out: Path) -> Backend:
+def build_backend(args: argparse.Namespace, out: Path, gates: Gates) -> Backend:
     runner = Runner(log=out / "commands.log", cwd=Path.cwd(), dry_run=args.dry_run)
-    load_args, eval_args = shlex.split(args.load_args), shlex.split(args.eval_args)
+    # Each step soaks `canary.soak_s`; --load-args come later, so their DURATION= wins.
+    load_args = [f"DURATION={gates.canary.soak_s:g}", *shlex.split(args.load_args)]
+    eval_args = shlex.split(args.eval_args)
     if args.backend == "local":
         names = {"stable": args.stable_name, "canary": args.canary_name}
         models = {"stable": args.stable_model, "canary": args.canary_model}
@@ -364,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--step-timeout",
         type=float,
-        default=DEFAULT_STEP_TIMEOUT_S,
-        help="seconds each phase may take (0: no limit)",
+        default=None,
+        help="seconds each phase may take (0: no limit; default: canary.step_timeout_s)",
     )
     parser.add_argument(
         "--recover", action="store_true", help="only restore stable after a killed run"
@@ -379,9 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     except GatesError as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 2
-    backend = build_backend(args, args.out)
+    backend = build_backend(args, args.out, gates)
     decision = run_canary(
-        backend, gates, args.out, args.tag, args.step_timeout or None, recover=args.recover
+        backend, gates, args.out, args.tag, args.step_timeout, recover=args.recover
     )
     if decision is None:
         print(f"==> nothing to recover: {args.out / ledger.STATE_FILE} records no unfinished run")

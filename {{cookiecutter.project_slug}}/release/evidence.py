@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from release.gate import error_rate_of, latency_p95_ms, load_field, requests_of
+from common.contracts import ContractError, EvalSummary, LoadSummary
 
 
 @dataclass
@@ -127,12 +127,16 @@ def eval_section(build: Path) -> Section:
     section.markdown = "\n\n".join(parts)
     verdict = _verdict(compare) if compare else _verdict(summary or {})
     section.status = _status(verdict)
-    metrics = (summary or {}).get("metrics", {})
     scores = []
-    if isinstance(metrics, dict):
+    if summary is not None:
+        try:
+            metrics = EvalSummary.read(summary, "eval summary").metrics
+        except ContractError as error:
+            section.problem, section.status = str(error), "failed"
+            metrics = {}
+            scores.append(str(error))
         for name, value in sorted(metrics.items())[:4]:
-            score = value.get("mean", value.get("score")) if isinstance(value, dict) else value
-            scores.append(f"{name} {_fmt(score, '.3f')}")
+            scores.append(f"{name} {_fmt(value.mean, '.3f')}")
     head = "; ".join(scores) if scores else "scores not reported"
     section.headline = head + (f"; base vs head: **{verdict}**" if compare and verdict else "")
     return section
@@ -148,12 +152,17 @@ def load_section(build: Path) -> Section:
     section.markdown = md.read_text() if md.exists() else ""
     section.files = [build / "load" / "summary.json", md]
     section.status = _status(_verdict(data))
-    tokens = load_field(data, "output_tokens_per_s", "output_tokens_per_second", "tokens_per_s")
+    try:
+        load = LoadSummary.read(data, "load summary")
+    except ContractError as error:
+        section.problem = section.headline = str(error)
+        section.status = "failed"
+        return section
     section.headline = (
-        f"TTFT p95 {_fmt(latency_p95_ms(data, 'ttft'), '.0f', ' ms')}, "
-        f"ITL p95 {_fmt(latency_p95_ms(data, 'itl'), '.1f', ' ms')}, "
-        f"throughput {_fmt(tokens, '.0f', ' tok/s')}, errors {_fmt(error_rate_of(data), '.1%')}, "
-        f"{_fmt(requests_of(data), '.0f')} requests"
+        f"TTFT p95 {_fmt(load.p95_ms('ttft'), '.0f', ' ms')}, "
+        f"ITL p95 {_fmt(load.p95_ms('itl'), '.1f', ' ms')}, "
+        f"throughput {_fmt(load.output_tokens_per_s, '.0f', ' tok/s')}, "
+        f"errors {_fmt(load.error_rate, '.1%')}, {load.requests} requests"
     )
     return section
 

@@ -10,8 +10,16 @@ Thresholds come from policies/gates.yaml (`load`, `eval`, `canary`) and are echo
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from common.contracts import (
+    ContractError,
+    EvalCompare,
+    EvalSummary,
+    LoadSummary,
+    ModelRef,
+    StageGate,
+)
 from policies.gates import Gates
 
 
@@ -64,109 +72,45 @@ class StepResult:
         }
 
 
-# --- reading the load-test summary -----------------------------------------------------------
-
-_LATENCY_KEYS = {
-    "ttft": ("ttft", "ttft_ms"),
-    "itl": ("itl", "itl_ms", "inter_token_latency"),
-    "e2e": ("e2e", "e2e_ms"),
-}
+# --- reading the evidence: each stage's document through its schema (common/contracts.py) --
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+@dataclass(frozen=True)
+class Parsed:
+    """A step's documents as their schemas; a document that does not match is a problem of its
+    kind ("load" or "eval"), reported as that kind's evidence check."""
+
+    stable_load: LoadSummary | None = None
+    canary_load: LoadSummary | None = None
+    eval_compare: EvalCompare | None = None
+    stable_eval: EvalSummary | None = None
+    canary_eval: EvalSummary | None = None
+    problems: dict[str, list[str]] = field(default_factory=dict)
 
 
-def latency_p95_ms(summary: dict[str, Any], metric: str) -> float | None:
-    """p95 of `ttft`, `itl` or `e2e` in ms from a load summary (`{ttft_ms: {p95: ..}}` or flat)."""
-    for key in _LATENCY_KEYS[metric]:
-        block = summary.get(key)
-        if isinstance(block, dict):
-            for p95 in ("p95", "p95_ms"):
-                if _number(block.get(p95)) is not None:
-                    return _number(block[p95])
-    latency = summary.get("latency_ms")
-    if isinstance(latency, dict) and isinstance(latency.get(metric), dict):
-        return _number(latency[metric].get("p95"))
-    return _number(summary.get(f"{metric}_p95_ms"))
-
-
-def load_field(summary: dict[str, Any], *names: str) -> float | None:
-    for name in names:
-        if _number(summary.get(name)) is not None:
-            return _number(summary[name])
-    return None
-
-
-def requests_of(summary: dict[str, Any]) -> float | None:
-    return load_field(summary, "requests", "num_requests", "request_count")
-
-
-def error_rate_of(summary: dict[str, Any]) -> float | None:
-    return load_field(summary, "error_rate")
-
-
-def truncation_rate_of(summary: dict[str, Any]) -> float | None:
-    return load_field(summary, "truncation_rate")
-
-
-# --- reading the eval evidence ---------------------------------------------------------------
-
-
-def _eval_metrics(summary: dict[str, Any]) -> dict[str, float]:
-    """Mean score per metric from an eval summary: `{metrics: {name: {mean: x}}}` or `{name: x}`."""
-    metrics = summary.get("metrics", {})
-    out: dict[str, float] = {}
-    if isinstance(metrics, dict):
-        for name, value in metrics.items():
-            score = (
-                _number(value.get("mean", value.get("score")))
-                if isinstance(value, dict)
-                else (_number(value))
-            )
-            if score is not None:
-                out[name] = score
-    return out
-
-
-def _eval_cases(summary: dict[str, Any]) -> float | None:
-    """How many cases an eval summary scored (`cases` is the list of them in `make eval`)."""
-    cases = summary.get("cases")
-    if isinstance(cases, list):
-        return float(len(cases))
-    run = summary.get("run")
-    if isinstance(run, dict) and _number(run.get("cases")) is not None:
-        return _number(run["cases"])
-    return load_field(summary, "cases", "n_cases", "num_cases")
-
-
-def _comparison(compare: dict[str, Any]) -> dict[str, Any]:
-    """`make eval-compare` nests the numbers under `comparison` (next to its own `gate`)."""
-    inner = compare.get("comparison")
-    return inner if isinstance(inner, dict) else compare
-
-
-def _compare_rows(compare: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per-metric rows: `{metrics: {name: {...}}}` or `{metrics: [{metric: name, ...}]}`."""
-    metrics = _comparison(compare).get("metrics", {})
-    if isinstance(metrics, list):
-        return {
-            row.get("metric", row.get("name", "?")): row for row in metrics if isinstance(row, dict)
-        }
-    return (
-        {k: v for k, v in metrics.items() if isinstance(v, dict)}
-        if isinstance(metrics, dict)
-        else {}
+def parse(ev: StepEvidence) -> Parsed:
+    values: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    documents = (
+        ("stable_load", "load", LoadSummary, "stable load summary"),
+        ("canary_load", "load", LoadSummary, "canary load summary"),
+        ("eval_compare", "eval", EvalCompare, "eval comparison (compare.json)"),
+        ("stable_eval", "eval", EvalSummary, "stable eval summary"),
+        ("canary_eval", "eval", EvalSummary, "canary eval summary"),
     )
+    for name, kind, schema, what in documents:
+        document = getattr(ev, name)
+        if document is None:
+            continue
+        try:
+            values[name] = schema.read(document, what)
+        except ContractError as error:
+            problems.setdefault(kind, []).append(str(error))
+    return Parsed(**values, problems=problems)
 
 
-def _row_value(row: dict[str, Any], *names: str) -> float | None:
-    for name in names:
-        if _number(row.get(name)) is not None:
-            return _number(row[name])
-    return None
+def _schema_checks(parsed: Parsed, kind: str) -> list[Check]:
+    return [Check(f"{kind}.evidence", False, problem) for problem in parsed.problems.get(kind, [])]
 
 
 # --- identity: is this evidence about the models being judged? -------------------------------
@@ -178,27 +122,22 @@ def _url(value: Any) -> str:
     return str(value).rstrip("/") if value else ""
 
 
-def _eval_models(ev: StepEvidence, side: str) -> list[tuple[str, dict[str, Any]]]:
-    """(document, the model block it records) for each eval document about `side`.
-
-    `make eval` records `manifest.model` ({model_version, endpoint, ...}); `make eval-compare`
-    copies each input's block to `comparison.base.model` / `comparison.head.model`.
-    """
-    found: list[tuple[str, dict[str, Any]]] = []
+def _eval_models(ev: Parsed, side: str) -> list[tuple[str, ModelRef]]:
+    """(document, the model it records) for each eval document about `side`: `make eval`
+    records `manifest.model`; `make eval-compare` copies each input's to `comparison.base.model`
+    / `comparison.head.model`."""
+    found: list[tuple[str, ModelRef]] = []
     if ev.eval_compare is not None:
         role = "base" if side == "stable" else "head"
-        block = _comparison(ev.eval_compare).get(role)
-        model = block.get("model") if isinstance(block, dict) else None
-        found.append((f"compare.json {role}", model if isinstance(model, dict) else {}))
+        block = getattr(ev.eval_compare.comparison, role)
+        found.append((f"compare.json {role}", block.model))
     summary = ev.stable_eval if side == "stable" else ev.canary_eval
     if summary is not None:
-        manifest = summary.get("manifest")
-        model = manifest.get("model") if isinstance(manifest, dict) else None
-        found.append((f"{side} eval summary", model if isinstance(model, dict) else {}))
+        found.append((f"{side} eval summary", summary.manifest.model))
     return found
 
 
-def _identity_checks(ev: StepEvidence) -> list[Check]:
+def _identity_checks(ev: StepEvidence, parsed: Parsed) -> list[Check]:
     """Each side's eval and load evidence must come from the version and endpoint it serves.
 
     Evals record a model version; the load test records only its endpoint, which the controller
@@ -221,16 +160,16 @@ def _identity_checks(ev: StepEvidence) -> list[Check]:
                 )
             continue
         problems, seen = [], []
-        docs = _eval_models(ev, side)
+        docs = _eval_models(parsed, side)
         for label, model in docs:
-            got = str(model.get("model_version") or "")
+            got = model.model_version
             seen.append(got or None)
             if got in ("", "unknown"):
                 problems.append(f"{label} names no model version")
             elif got != version:
                 problems.append(f"{label} is from version {got}")
-            if _url(model.get("endpoint")) != endpoint:
-                problems.append(f"{label} measured {model.get('endpoint') or 'no endpoint'}")
+            if _url(model.endpoint) != endpoint:
+                problems.append(f"{label} measured {model.endpoint or 'no endpoint'}")
         if docs:
             checks.append(
                 Check(
@@ -246,9 +185,9 @@ def _identity_checks(ev: StepEvidence) -> list[Check]:
                     version,
                 )
             )
-        load = ev.stable_load if side == "stable" else ev.canary_load
+        load = parsed.stable_load if side == "stable" else parsed.canary_load
         if load is not None:
-            got_url = _url(load.get("endpoint"))
+            got_url = _url(load.endpoint)
             checks.append(
                 Check(
                     f"identity.load.{side}",
@@ -265,61 +204,53 @@ def _identity_checks(ev: StepEvidence) -> list[Check]:
 # --- the checks ------------------------------------------------------------------------------
 
 
-def _skipped(*docs: dict[str, Any] | None) -> dict[str, str]:
+def _skipped(*docs: EvalSummary | EvalCompare | None) -> dict[str, str]:
     """Why the suite skipped a metric (`skipped_metrics`, e.g. no judge configured)."""
     out: dict[str, str] = {}
     for doc in docs:
-        skipped = (doc or {}).get("skipped_metrics")
-        if isinstance(skipped, dict):
-            out.update({k: str(v) for k, v in skipped.items() if k not in out})
+        if doc is not None:
+            out.update({k: v for k, v in doc.skipped_metrics.items() if k not in out})
     return out
 
 
-def _eval_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
+def _eval_checks(ev: Parsed, gates: Gates) -> list[Check]:
     margin = gates.eval.max_regression
     if ev.eval_compare is not None:
-        rows = _compare_rows(ev.eval_compare)
-        if not rows:
+        inner = ev.eval_compare.comparison
+        if not inner.metrics:
             return [Check("eval.evidence", False, "eval comparison has no per-metric rows")]
-        inner = _comparison(ev.eval_compare)
-        cases = _row_value(inner, "paired_cases", "cases", "n_cases")
-        checks = [_min_cases_check(cases, gates)]
+        checks = [_min_cases_check(inner.paired_cases, gates)]
         heads: dict[str, float] = {}
         bases: set[str] = set()
-        for metric, row in sorted(rows.items()):
-            head = _row_value(row, "head", "head_mean", "canary")
-            if head is not None:
-                heads[metric] = head
-            if _row_value(row, "base", "base_mean", "stable") is not None:
+        for metric, row in sorted(inner.metrics.items()):
+            if row.head is not None:
+                heads[metric] = row.head
+            if row.base is not None:
                 bases.add(metric)
-            if row.get("gated") is False:
+            if not row.gated:
                 continue  # informational metrics (e.g. per-case latency) do not gate
-            low = _row_value(row, "ci_low", "delta_ci_low", "lower")
-            delta = _row_value(row, "delta", "mean_delta")
-            bound = low if low is not None else delta
+            bound = row.ci_low if row.ci_low is not None else row.delta
             if bound is None:
-                why = row.get("missing") or "comparison row has no delta"
+                why = row.missing or "comparison row has no delta"
                 checks.append(Check(f"eval.{metric}", False, f"not compared: {why}"))
                 continue
             checks.append(
-                _noninferiority(metric, bound, low is not None, margin, row.get("outcome"))
+                _noninferiority(metric, bound, row.ci_low is not None, margin, row.outcome)
             )
         skipped = _skipped(ev.eval_compare, ev.canary_eval)
-        return checks + _min_scores(heads, bases, skipped, gates) + _stage_gate(ev.eval_compare)
+        return (
+            checks + _min_scores(heads, bases, skipped, gates) + _stage_gate(ev.eval_compare.gate)
+        )
     if ev.stable_eval is None or ev.canary_eval is None:
         which = "stable" if ev.stable_eval is None else "canary"
         return [
             Check("eval.evidence", False, f"missing eval results for {which}; refusing to promote")
         ]
-    base, head = _eval_metrics(ev.stable_eval), _eval_metrics(ev.canary_eval)
+    base, head = _means(ev.stable_eval), _means(ev.canary_eval)
     if not head:
         return [Check("eval.evidence", False, "canary eval summary has no metric scores")]
-    checks = [_min_cases_check(_eval_cases(ev.canary_eval), gates)]
-    gated = {
-        name
-        for name, value in (ev.canary_eval.get("metrics") or {}).items()
-        if not (isinstance(value, dict) and value.get("gated") is False)
-    }
+    checks = [_min_cases_check(len(ev.canary_eval.cases), gates)]
+    gated = {name for name, score in ev.canary_eval.metrics.items() if score.gated}
     for metric in sorted(set(head) & gated):
         if metric not in base:
             checks.append(Check(f"eval.{metric}", False, "stable has no score for this metric"))
@@ -328,32 +259,30 @@ def _eval_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
     return (
         checks
         + _min_scores(head, set(base), _skipped(ev.canary_eval), gates)
-        + _stage_gate(ev.canary_eval)
+        + _stage_gate(ev.canary_eval.gate)
     )
 
 
-def _stage_gate(document: dict[str, Any]) -> list[Check]:
+def _means(summary: EvalSummary) -> dict[str, float]:
+    return {name: m.mean for name, m in summary.metrics.items() if m.mean is not None}
+
+
+def _stage_gate(gate: StageGate | None) -> list[Check]:
     """The eval stage's own verdict (evals/gate.py), so every check it makes (leakage of the
     goldens, per-category safety minimums, a judge that scored too few cases) also holds the
     canary back, without the canary re-deriving each one. Evidence written before the eval
     gate recorded its verdict has none: judged on the rows above alone."""
-    gate = document.get("gate")
-    if not isinstance(gate, dict) or "passed" not in gate:
+    if gate is None:
         return []
-    failed = [str(f) for f in gate.get("failed") or []]
     detail = (
-        "the eval gate passed" if gate["passed"] else f"the eval gate failed: {', '.join(failed)}"
+        "the eval gate passed" if gate.passed else f"the eval gate failed: {', '.join(gate.failed)}"
     )
-    return [Check("eval.gate", bool(gate["passed"]), detail)]
+    return [Check("eval.gate", gate.passed, detail)]
 
 
-def _min_cases_check(cases: float | None, gates: Gates) -> Check:
+def _min_cases_check(cases: int, gates: Gates) -> Check:
     need = gates.eval.min_cases
-    if cases is None:
-        return Check(
-            "eval.samples", False, "eval evidence does not say how many cases ran", None, need
-        )
-    return Check("eval.samples", cases >= need, f"{cases:.0f} cases (need >= {need})", cases, need)
+    return Check("eval.samples", cases >= need, f"{cases} cases (need >= {need})", cases, need)
 
 
 def _noninferiority(
@@ -400,19 +329,19 @@ def _min_scores(
     return checks
 
 
-def no_inter_token_gaps(summary: dict[str, Any]) -> bool:
-    """Answered requests, none with a second token: ITL is undefined, and the load stage's own
-    gate passes it (loadtest/metrics.py `gate`); the canary rules the same way."""
-    itl = summary.get("itl_ms")
-    ok = load_field(summary, "ok_requests")
-    return isinstance(itl, dict) and itl.get("n") == 0 and ok is not None and ok > 0
+LatencyMetric = Literal["ttft", "itl", "e2e"]
 
 
-def _latency_checks(metric: str, slo: float, ev: StepEvidence, gates: Gates) -> list[Check]:
-    canary = latency_p95_ms(ev.canary_load or {}, metric)
-    stable = latency_p95_ms(ev.stable_load or {}, metric)
-    sides = (("canary", ev.canary_load or {}), ("stable", ev.stable_load or {}))
-    gapless = [side for side, doc in sides if metric == "itl" and no_inter_token_gaps(doc)]
+def _latency_checks(
+    metric: LatencyMetric,
+    slo: float,
+    canary_load: LoadSummary,
+    stable_load: LoadSummary,
+    gates: Gates,
+) -> list[Check]:
+    canary, stable = canary_load.p95_ms(metric), stable_load.p95_ms(metric)
+    sides = (("canary", canary_load), ("stable", stable_load))
+    gapless = [side for side, doc in sides if metric == "itl" and doc.no_inter_token_gaps]
     if gapless:
         detail = f"no inter-token gaps on {' and '.join(gapless)} (1-token answers): not compared"
         return [Check(f"load.{metric}_p95", True, detail)]
@@ -446,66 +375,58 @@ def _latency_checks(metric: str, slo: float, ev: StepEvidence, gates: Gates) -> 
     ]
 
 
-def _load_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
-    if ev.canary_load is None or ev.stable_load is None:
+def _load_checks(ev: Parsed, gates: Gates) -> list[Check]:
+    canary_load, stable_load = ev.canary_load, ev.stable_load
+    if canary_load is None or stable_load is None:
         which = " and ".join(
-            side
-            for side, doc in (("stable", ev.stable_load), ("canary", ev.canary_load))
-            if doc is None
+            side for side, doc in (("stable", stable_load), ("canary", canary_load)) if doc is None
         )
         return [Check("load.evidence", False, f"missing load-test results for {which}")]
     need = gates.canary.min_requests_per_step
-    checks = []
-    for side, doc in (("canary", ev.canary_load), ("stable", ev.stable_load)):
-        got = requests_of(doc)
-        checks.append(
-            Check(
-                f"load.{side}.samples",
-                got is not None and got >= need,
-                f"{side}: {got if got is None else int(got)} requests (need >= {need})",
-                got,
-                need,
-            )
+    checks = [
+        Check(
+            f"load.{side}.samples",
+            doc.requests >= need,
+            f"{side}: {doc.requests} requests (need >= {need})",
+            doc.requests,
+            need,
         )
+        for side, doc in (("canary", canary_load), ("stable", stable_load))
+    ]
     load = gates.load
-    checks += _latency_checks("ttft", load.ttft_p95_ms, ev, gates)
-    checks += _latency_checks("itl", load.itl_p95_ms, ev, gates)
-    checks += _latency_checks("e2e", load.e2e_p95_ms, ev, gates)
-    canary_err, stable_err = error_rate_of(ev.canary_load), error_rate_of(ev.stable_load)
-    if canary_err is None or stable_err is None:
-        checks.append(Check("load.error_rate", False, "error rate missing from a load summary"))
-    else:
-        checks.append(
-            Check(
-                "load.error_rate.slo",
-                canary_err <= load.max_error_rate,
-                f"canary {canary_err:.2%} (max {load.max_error_rate:.2%})",
-                canary_err,
-                load.max_error_rate,
-            )
+    checks += _latency_checks("ttft", load.ttft_p95_ms, canary_load, stable_load, gates)
+    checks += _latency_checks("itl", load.itl_p95_ms, canary_load, stable_load, gates)
+    checks += _latency_checks("e2e", load.e2e_p95_ms, canary_load, stable_load, gates)
+    canary_err, stable_err = canary_load.error_rate, stable_load.error_rate
+    checks.append(
+        Check(
+            "load.error_rate.slo",
+            canary_err <= load.max_error_rate,
+            f"canary {canary_err:.2%} (max {load.max_error_rate:.2%})",
+            canary_err,
+            load.max_error_rate,
         )
-        delta = canary_err - stable_err
-        checks.append(
-            Check(
-                "load.error_rate.vs_stable",
-                delta <= gates.canary.max_error_rate_delta,
-                f"canary - stable {delta:+.2%} (max {gates.canary.max_error_rate_delta:+.2%})",
-                round(delta, 4),
-                gates.canary.max_error_rate_delta,
-            )
+    )
+    delta = canary_err - stable_err
+    checks.append(
+        Check(
+            "load.error_rate.vs_stable",
+            delta <= gates.canary.max_error_rate_delta,
+            f"canary - stable {delta:+.2%} (max {gates.canary.max_error_rate_delta:+.2%})",
+            round(delta, 4),
+            gates.canary.max_error_rate_delta,
         )
-    trunc = truncation_rate_of(ev.canary_load)
-    if ev.canary_load.get("truncation_gated") is False:
+    )
+    trunc = canary_load.truncation_rate
+    if not canary_load.truncation_gated:
         # An ignore_eos run goes to max_tokens by design (loadtest/metrics.py says so).
         checks.append(Check("load.truncation_rate", True, "not gated: ignore_eos run", trunc, None))
         return checks
     checks.append(
         Check(
             "load.truncation_rate",
-            trunc is not None and trunc <= load.max_truncation_rate,
-            "truncation rate missing from the canary load summary"
-            if trunc is None
-            else f"canary {trunc:.2%} (max {load.max_truncation_rate:.2%})",
+            trunc <= load.max_truncation_rate,
+            f"canary {trunc:.2%} (max {load.max_truncation_rate:.2%})",
             trunc,
             load.max_truncation_rate,
         )
@@ -513,12 +434,44 @@ def _load_checks(ev: StepEvidence, gates: Gates) -> list[Check]:
     return checks
 
 
+def _declared_checks(ev: Parsed, gates: Gates) -> list[Check]:
+    """`canary.checks` of the gates: a dotted path into the canary's load summary and its range.
+    A path the summary does not have, or a value that is not a number, fails the step."""
+    if ev.canary_load is None or not gates.canary.checks:
+        return []
+    document = ev.canary_load.model_dump()
+    checks = []
+    for declared in gates.canary.checks:
+        value: Any = document
+        for key in declared.metric.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        bounds = " and ".join(
+            f"{word} {limit:g}"
+            for word, limit in (("min", declared.min), ("max", declared.max))
+            if limit is not None
+        )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            detail = f"{declared.metric} not in the canary load summary (needs {bounds})"
+            checks.append(Check(f"load.{declared.name}", False, detail, None, bounds))
+            continue
+        passed = (declared.min is None or value >= declared.min) and (
+            declared.max is None or value <= declared.max
+        )
+        detail = f"canary {declared.metric} {value:g} ({bounds})"
+        checks.append(Check(f"load.{declared.name}", passed, detail, value, bounds))
+    return checks
+
+
 def evaluate_step(evidence: StepEvidence, gates: Gates) -> StepResult:
-    """Every check for one step; the step passes only if all pass."""
+    """Every check for one step; the step passes only if all pass. A document that does not
+    match its schema fails its kind's evidence check, and that kind is not judged further."""
+    parsed = parse(evidence)
     checks: list[Check] = [Check("collection", False, problem) for problem in evidence.problems]
-    checks += _identity_checks(evidence)
-    checks += _load_checks(evidence, gates)
-    checks += _eval_checks(evidence, gates)
+    checks += _identity_checks(evidence, parsed)
+    checks += _schema_checks(parsed, "load") or (
+        _load_checks(parsed, gates) + _declared_checks(parsed, gates)
+    )
+    checks += _schema_checks(parsed, "eval") or _eval_checks(parsed, gates)
     return StepResult(evidence.weight, tuple(checks))
 
 
@@ -527,14 +480,16 @@ def evaluate_smoke(evidence: StepEvidence, gates: Gates) -> StepResult:
     it serves, covers enough cases and meets every `eval.min_scores` floor. Comparing it with
     stable is the steps' job."""
     checks: list[Check] = [Check("collection", False, problem) for problem in evidence.problems]
-    summary = evidence.canary_eval
+    parsed = parse(evidence)
+    summary = parsed.canary_eval
     if summary is None:
-        checks.append(Check("smoke.eval.evidence", False, "no smoke eval summary for the canary"))
+        problems = parsed.problems.get("eval") or ["no smoke eval summary for the canary"]
+        checks += [Check("smoke.eval.evidence", False, problem) for problem in problems]
         return StepResult(evidence.weight, tuple(checks))
     want = evidence.served.get("canary") or {}
     version, endpoint = str(want.get("model_version") or ""), _url(want.get("endpoint"))
-    for label, model in _eval_models(evidence, "canary"):
-        got, url = str(model.get("model_version") or ""), _url(model.get("endpoint"))
+    for label, model in _eval_models(parsed, "canary"):
+        got, url = model.model_version, _url(model.endpoint)
         checks.append(
             Check(
                 "identity.eval.canary",
@@ -545,6 +500,6 @@ def evaluate_smoke(evidence: StepEvidence, gates: Gates) -> StepResult:
                 version,
             )
         )
-    checks.append(_min_cases_check(_eval_cases(summary), gates))
-    checks += _min_scores(_eval_metrics(summary), set(), _skipped(summary), gates)
+    checks.append(_min_cases_check(len(summary.cases), gates))
+    checks += _min_scores(_means(summary), set(), _skipped(summary), gates)
     return StepResult(evidence.weight, tuple(checks))

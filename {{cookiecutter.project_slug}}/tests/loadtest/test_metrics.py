@@ -222,3 +222,18 @@ def test_warm_up_requests_and_drops_are_not_measured() -> None:
     assert [r["scheduled_at"] for r in kept] == [5.0, 6.0, 7.0, 8.0, 9.0]
     closed = metrics.after_warmup([sample(1.0), sample(6.0)], start=1.0, warmup_s=5.0)
     assert [r["t_start"] for r in closed] == [6.0]
+
+
+def test_a_summary_is_what_its_readers_expect() -> None:
+    """The canary and the report read summary.json through common/contracts.py; a key renamed
+    here is a schema error naming it, not evidence the readers quietly miss."""
+    from common.contracts import ContractError, LoadSummary
+
+    s = {**metrics.summarize([sample(i * 0.1) for i in range(5)], GATES), "endpoint": "http://x"}
+    read = LoadSummary.read(s, "load summary")
+    assert read.p95_ms("ttft") == pytest.approx(100) and read.ok_requests == 5
+    renamed = {k if k != "e2e_ms" else "e2e": v for k, v in s.items()}
+    with pytest.raises(
+        ContractError, match=r"load summary does not match .* e2e_ms: Field required"
+    ):
+        LoadSummary.read(renamed, "load summary")

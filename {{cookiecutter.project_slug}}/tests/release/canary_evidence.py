@@ -17,13 +17,19 @@ SERVED = {
 def load_summary(
     ttft=120.0, itl=20.0, requests=40, error_rate=0.0, truncation_rate=0.0, e2e=400.0
 ) -> dict:
+    def dist(p95: float) -> dict[str, float]:
+        return {"n": requests, "p50": p95 / 2, "p95": p95, "p99": p95 * 1.2}
+
     return {
         "requests": requests,
+        "ok_requests": round(requests * (1 - error_rate)),
         "error_rate": error_rate,
         "truncation_rate": truncation_rate,
-        "ttft_ms": {"p50": ttft / 2, "p95": ttft, "p99": ttft * 1.2},
-        "itl_ms": {"p50": itl / 2, "p95": itl, "p99": itl * 1.2},
-        "e2e_ms": {"p50": e2e / 2, "p95": e2e, "p99": e2e * 1.2},
+        "truncation_gated": True,
+        "output_tokens_per_s": 100.0,
+        "ttft_ms": dist(ttft),
+        "itl_ms": dist(itl),
+        "e2e_ms": dist(e2e),
     }
 
 
@@ -65,7 +71,7 @@ def eval_summary(**means: float) -> dict[str, Any]:
     """A `make eval` summary with these metric means (and the min_scores metrics at passing
     values unless given)."""
     scores = {"format_validity": 1.0, "refusal": 0.9, **means}
-    return {"cases": 333, "metrics": {name: {"mean": m} for name, m in scores.items()}}
+    return {"cases": [{}] * 333, "metrics": {name: {"mean": m} for name, m in scores.items()}}
 
 
 def _stamped(document: dict[str, Any] | None, kind: str, side: str) -> dict[str, Any] | None:
@@ -118,6 +124,8 @@ def demo_step(weight: int = 10) -> StepEvidence:
             "ok_requests": requests,
             "error_rate": 0.0,
             "truncation_rate": 0.0,
+            "truncation_gated": True,
+            "output_tokens_per_s": 310.0,
             "ttft_ms": dist(ttft),
             "itl_ms": dist(itl),
             "e2e_ms": dist(e2e),

@@ -422,3 +422,24 @@ def test_the_warm_up_loads_the_canary_after_its_smoke_eval_and_only_then(tmp_pat
     silent = Runner(log=tmp_path / "log2", cwd=tmp_path, dry_run=True)  # eval wrote nothing
     evidence = smoke_with_make(silent, "http://c/v1", "7", tmp_path / "x", [], [])
     assert [command[1] for command in silent.commands] == ["eval"] and evidence.canary_eval is None
+
+
+def test_each_step_soaks_for_the_gates_files_soak_s_unless_told_otherwise(tmp_path):
+    import argparse
+
+    def backend(load_args: str):
+        args = argparse.Namespace(
+            dry_run=True,
+            load_args=load_args,
+            eval_args="",
+            backend="gke",
+            stack="prod",
+            candidate="7",
+            stable_endpoint="",
+            canary_endpoint="",
+        )
+        return canary.build_backend(args, tmp_path, GATES)
+
+    assert backend("").load_args == [f"DURATION={GATES.canary.soak_s:g}"]
+    # The demo's CANARY_LOAD_ARGS comes last: make takes the last DURATION= it is given.
+    assert backend("USERS=2 DURATION=15").load_args[-1] == "DURATION=15"

@@ -89,15 +89,29 @@ def test_error_rate_relative_to_stable():
     assert [c.name for c in result.checks if not c.passed] == ["load.error_rate.vs_stable"]
 
 
+def compare_without_rows() -> dict:
+    doc = compare()
+    doc["comparison"]["metrics"] = {}
+    return doc
+
+
 @pytest.mark.parametrize(
     ("missing", "reason"),
     [
         ({"canary_load": None}, "missing load-test results for canary"),
         ({"stable_load": None}, "missing load-test results for stable"),
         ({"eval_compare": None}, "missing eval results for stable; refusing to promote"),
-        ({"eval_compare": {"cases": 40, "metrics": {}}}, "no per-metric rows"),
-        ({"canary_load": {"requests": 40, "error_rate": 0.0}}, "no TTFT p95"),
-        ({"canary_load": {**load_summary(), "truncation_rate": None}}, "truncation rate missing"),
+        ({"eval_compare": {"comparison": {"metrics": {}}}}, "comparison.paired_cases: Field"),
+        ({"eval_compare": compare_without_rows()}, "no per-metric rows"),
+        ({"canary_load": {"requests": 40, "error_rate": 0.0}}, "ttft_ms: Field required"),
+        (
+            {"canary_load": {**load_summary(), "truncation_rate": None}},
+            "canary load summary does not match its schema (LoadSummary",
+        ),
+        (
+            {"canary_load": {**load_summary(), "ttft_ms": {"n": 0, "p50": None, "p95": None}}},
+            "no TTFT p95",
+        ),
     ],
 )
 def test_missing_or_partial_evidence_never_promotes(missing, reason):

@@ -186,6 +186,10 @@ def test_a_load_summary_without_e2e_latency_fails():
     summary = load_summary()
     del summary["e2e_ms"]
     failure = first_failure(good(10, canary_load=summary))
+    # A renamed or dropped field is a schema error naming it (common/contracts.py).
+    assert failure.name == "load.evidence" and "e2e_ms: Field required" in failure.detail
+    summary["e2e_ms"] = {"n": 0, "p50": None, "p95": None}  # no answer finished
+    failure = first_failure(good(10, canary_load=summary))
     assert failure.name == "load.e2e_p95" and "no E2E p95 in the canary" in failure.detail
 
 
@@ -202,8 +206,8 @@ def test_one_token_answers_have_no_itl_and_pass_as_the_load_gate_rules():
         if c.name == "load.itl_p95"
     )
     assert "1-token answers" in check.detail
-    # No ITL figure and no sign of answered requests: still missing evidence.
-    del gapless["ok_requests"]
+    # No ITL figure and no answered request: missing evidence, not 1-token answers.
+    gapless["ok_requests"] = 0
     assert first_failure(good(10, canary_load=gapless)).name == "load.itl_p95"
 
 
@@ -216,3 +220,44 @@ def test_the_eval_stages_own_verdict_holds_the_canary_back():
     assert "regular leakage_near_duplicate" in first_failure(good(10, eval_compare=doc)).detail
     doc["gate"] = {"passed": True, "failed": []}
     assert not failed(good(10, eval_compare=doc))
+
+
+def with_checks(*checks: dict):
+    from policies.gates import CanaryCheck
+
+    canary = GATES.canary.model_copy(update={"checks": [CanaryCheck(**c) for c in checks]})
+    return GATES.model_copy(update={"canary": canary})
+
+
+def test_a_check_declared_in_the_gates_file_judges_the_canary():
+    """`canary.checks` is the whole change for a new canary check (policies/gates.yaml)."""
+    summary = {**load_summary(), "goodput": {"fraction": 0.8}, "tpot_ms": {"p95": 30.0}}
+    gates = with_checks(
+        {"name": "goodput", "metric": "goodput.fraction", "min": 0.9},
+        {"name": "tpot-p95", "metric": "tpot_ms.p95", "max": 50},
+        {"name": "nowhere", "metric": "no.such.field", "max": 1},
+    )
+    result = evaluate_step(good(10, canary_load=summary), gates)
+    by_name = {c.name: c for c in result.checks}
+    assert not by_name["load.goodput"].passed and "goodput.fraction 0.8 (min 0.9)" in (
+        by_name["load.goodput"].detail
+    )
+    assert by_name["load.tpot-p95"].passed
+    assert not by_name["load.nowhere"].passed  # never passes by absence
+    assert "not in the canary load summary" in by_name["load.nowhere"].detail
+
+
+def test_a_declared_check_without_a_range_or_a_repeated_name_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="give min, max or both"):
+        with_checks({"name": "x", "metric": "goodput.fraction"})
+    with pytest.raises(ValidationError, match="names must be unique"):
+        from policies.gates import CanaryGates
+
+        CanaryGates(
+            **{
+                **GATES.canary.model_dump(),
+                "checks": [{"name": "a", "metric": "m", "max": 1}] * 2,
+            }
+        )

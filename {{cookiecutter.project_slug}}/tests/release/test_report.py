@@ -27,7 +27,12 @@ def full_build(tmp_path: Path) -> Path:
     write(build / "plan/dev.md", "## Plan: dev\n\n| type | count |\n|---|---|\n| cluster | 1 |\n")
     write(
         build / "eval/summary.json",
-        {"cases": 40, "metrics": {"label_accuracy": {"mean": 0.91}}, "passed": True},
+        {
+            "cases": [{}] * 40,
+            "manifest": {"model": {"model_version": "2", "endpoint": "http://canary/v1"}},
+            "metrics": {"label_accuracy": {"mean": 0.91}},
+            "passed": True,
+        },
     )
     write(
         build / "eval/report.md", "## Eval\n\nflipped: `<script>alert(1)</script>`\n\n<b>raw</b>\n"
@@ -39,10 +44,11 @@ def full_build(tmp_path: Path) -> Path:
     )
     load = {
         **load_summary(),
+        "endpoint": "http://stable/v1",
         "passed": True,
         "requests_per_s": 3.2,
         "output_tokens_per_s": 180.5,
-        "e2e_ms": {"p50": 300, "p95": 600, "p99": 700},
+        "e2e_ms": {"n": 40, "p50": 300, "p95": 600, "p99": 700},
     }
     write(build / "load/summary.json", load)
     write(build / "load/report.md", "## Load\n\nTTFT p95 120 ms\n")
@@ -125,7 +131,9 @@ def test_html_is_self_contained_with_plots_and_escapes_model_output(full_build, 
 
 def test_missing_evidence_is_stated_never_invented(tmp_path):
     build = tmp_path / "build"
-    write(build / "load/summary.json", {**load_summary(), "passed": False})
+    load = {**load_summary(), "endpoint": "http://stable/v1", "passed": False}
+    del load["output_tokens_per_s"]  # a field the report reads, dropped or renamed upstream
+    write(build / "load/summary.json", load)
     write(build / "eval/summary.json", "{not json")
     comment, html = run(build, tmp_path)
     assert "missing: `build/plan/<stack>.json` not found; run `make plan`" in comment
@@ -133,7 +141,8 @@ def test_missing_evidence_is_stated_never_invented(tmp_path):
     assert "missing: `build/canary/decision.json` not found; run `make canary`" in comment
     assert "Missing evidence: Infrastructure plan, Quality (evals), Cost, Canary" in comment
     assert "❌ | **Latency and throughput" in comment  # its own verdict: failed
-    assert "throughput not reported" in comment  # absent field not made up
+    # Never made up: the schema error says which field is missing (common/contracts.py).
+    assert "output_tokens_per_s: Field required" in comment
     assert html.count('src="data:image/png;base64,') == 1  # latency only: no throughput fields
     assert html.count("no data for this plot") == 3
     assert "build/plan/&lt;stack&gt;.json not found" in html  # escaped, not swallowed as a tag
