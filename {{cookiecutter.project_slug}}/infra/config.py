@@ -29,7 +29,7 @@ PROJECT_FILE = INFRA_DIR / "Pulumi.yaml"
 # An environment is a tier of stacks (dev, staging, prod, qa...): a short name in labels and in
 # every resource name (`<project>-<environment>-...`), so lowercase letters and digits only.
 ENVIRONMENT_RE = re.compile(r"^[a-z][a-z0-9]{1,9}$")
-IDENTITIES = ("nodes", "serving", "pipelines", "ci", "monitor")
+IDENTITIES = ("nodes", "serving", "pipelines", "ci", "monitor", "metrics")
 
 PROJECT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DNS_LABEL_RE = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")

@@ -6,7 +6,9 @@
   from GitHub Actions by train.yml, which submits them;
 - ci: what `pulumi up` of this program needs, impersonated from GitHub Actions only;
 - monitor: runs BigQuery queries and reads the request-log dataset only (granted there, in
-  infra/monitoring_logs.py), impersonated from GitHub Actions (monitor.yml).
+  infra/monitoring_logs.py), impersonated from GitHub Actions (monitor.yml);
+- metrics: reads Cloud Monitoring for the custom-metrics adapter the vLLM HPA scales through
+  (infra/metrics_adapter.py), by Workload Identity.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import StackConfig
+from infra.metrics_adapter import ksa_member as adapter_ksa_member
 from infra.naming import fit
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -24,6 +27,7 @@ ROLES = {
     "pipelines": ["roles/logging.logWriter"],
     # Query jobs run in the project; the data it may read is granted on one dataset.
     "monitor": ["roles/bigquery.jobUser"],
+    "metrics": ["roles/monitoring.viewer"],
     # Admin of exactly the services this program manages; never roles/owner or roles/editor.
     "ci": [
         "roles/artifactregistry.admin",
@@ -49,6 +53,7 @@ DESCRIPTIONS = {
     "pipelines": "Vertex AI training pipelines",
     "ci": "GitHub Actions deployer (Workload Identity Federation)",
     "monitor": "GitHub Actions drift monitor, reads request logs (Workload Identity Federation)",
+    "metrics": "custom-metrics adapter for the HPA (Workload Identity)",
 }
 # Identities GitHub Actions may impersonate, each only from github.repository: ci (main.yml,
 # release.yml), pipelines (train.yml submits as it), monitor (monitor.yml).
@@ -95,6 +100,15 @@ class Identity(pulumi.ComponentResource):
             service_account_id=self.accounts["serving"].name,
             role="roles/iam.workloadIdentityUser",
             member=self.serving_ksa_member,
+            opts=child,
+        )
+
+        # The custom-metrics adapter's Kubernetes service account acts as the metrics identity.
+        gcp.serviceaccount.IAMMember(
+            f"{prefix}-metrics-workload-identity",
+            service_account_id=self.accounts["metrics"].name,
+            role="roles/iam.workloadIdentityUser",
+            member=adapter_ksa_member(project),
             opts=child,
         )
 

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from infra.cluster import Cluster, ClusterArgs
 from infra.config import StackConfig
 from infra.identity import Identity
+from infra.metrics_adapter import MetricsAdapter
 from infra.monitoring_logs import RequestLogs, RequestLogsArgs
 from infra.network import Network
 from infra.nodepools import GpuNodePool, GpuNodePoolArgs
@@ -105,6 +106,13 @@ def build(cfg: StackConfig) -> Platform:
         enable_server_side_apply=True,
         opts=pulumi.ResourceOptions(depends_on=[*gpu_pools, cluster]),
     )
+    # The HPA's Pods metric is served by the custom-metrics adapter: declared before serving.
+    metrics_adapter = MetricsAdapter(
+        f"{cfg.prefix}-metrics-adapter",
+        identity.email("metrics"),
+        k8s_provider,
+        opts=after_apis,
+    )
     serving = ServingOnGke(
         f"{cfg.prefix}-serving",
         ServingOnGkeArgs(
@@ -131,7 +139,8 @@ def build(cfg: StackConfig) -> Platform:
             labels=cfg.cost_labels(),
         ),
         opts=pulumi.ResourceOptions.merge(
-            after_apis, pulumi.ResourceOptions(depends_on=[*gpu_pools, storage, secrets])
+            after_apis,
+            pulumi.ResourceOptions(depends_on=[*gpu_pools, storage, secrets, metrics_adapter]),
         ),
     )
     # vLLM's request/response lines from Cloud Logging to BigQuery, for the monitor.

@@ -14,7 +14,8 @@ def test_identity(dev):
     assert component.type == "llmops:identity:Identity"
     accounts = of_type(rec, "gcp:serviceaccount/account:Account")
     assert {a.inputs["accountId"] for a in accounts} == {
-        fit(dev.prefix, n, 30) for n in ("nodes", "serving", "pipelines", "ci", "monitor")
+        fit(dev.prefix, n, 30)
+        for n in ("nodes", "serving", "pipelines", "ci", "monitor", "metrics")
     }
     assert all(6 <= len(a.inputs["accountId"]) <= 30 for a in accounts)
     grants = of_type(rec, "gcp:projects/iAMMember:IAMMember")

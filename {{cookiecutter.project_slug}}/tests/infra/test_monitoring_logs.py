@@ -94,7 +94,12 @@ def test_the_program_routes_the_containers_it_deploys():
     rows = {r["name"]: r for r in resource_rows(record_stack(cfg))}
     (sink,) = [r for r in rows.values() if r["type"] == SINK]
     (cluster,) = [r for r in rows.values() if r["type"] == "gcp:container/cluster:Cluster"]
-    deployments = [r for r in rows.values() if r["type"] == "kubernetes:apps/v1:Deployment"]
+    deployments = [
+        r
+        for r in rows.values()
+        if r["type"] == "kubernetes:apps/v1:Deployment"
+        and r["inputs"]["metadata"].get("namespace") == cfg.serving.namespace
+    ]
     assert deployments
     for deployment in deployments:
         meta, pod = deployment["inputs"]["metadata"], deployment["inputs"]["spec"]["template"]

@@ -26,6 +26,7 @@ COMPONENT_TYPES = {
     "llmops:secrets:Secrets",
     "llmops:vertex:Vertex",
     "llmops:serving:ServingOnGke",
+    "llmops:serving:MetricsAdapter",
     "llmops:monitoring:RequestLogs",
 }
 
@@ -71,16 +72,23 @@ def test_dependent_inputs_are_present(dev_rows):
     assert inputs(dev_rows, f"{p}-k8s")["kubeconfig"] == "[secret]"  # present, never written out
 
     deployments = [r for r in dev_rows.values() if r["type"] == "kubernetes:apps/v1:Deployment"]
-    assert {d["inputs"]["metadata"]["name"] for d in deployments} == {"vllm-stable", "vllm-canary"}
+    names = {d["inputs"]["metadata"]["name"] for d in deployments}
+    assert names == {"vllm-stable", "vllm-canary", "custom-metrics-stackdriver-adapter"}
+    deployments = [d for d in deployments if d["inputs"]["metadata"]["name"].startswith("vllm")]
     for d in deployments:
         pod = d["inputs"]["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == cfg.serving.service_account
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes["model"]["csi"]["volumeAttributes"]["bucketName"] == bucket
-    ksa = next(r for r in dev_rows.values() if r["type"] == "kubernetes:core/v1:ServiceAccount")
-    assert ksa["inputs"]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == (
-        f"{p}-serving@{project}.iam.gserviceaccount.com"
-    )
+    ksas = {
+        r["inputs"]["metadata"]["name"]: r["inputs"]["metadata"]["annotations"]
+        for r in dev_rows.values()
+        if r["type"] == "kubernetes:core/v1:ServiceAccount"
+    }
+    wi = "iam.gke.io/gcp-service-account"
+    assert ksas[cfg.serving.service_account][wi] == f"{p}-serving@{project}.iam.gserviceaccount.com"
+    adapter = ksas["custom-metrics-stackdriver-adapter"][wi]
+    assert adapter == f"{p}-metrics@{project}.iam.gserviceaccount.com"
 
 
 def test_nothing_left_unresolved(dev_rows):

@@ -66,4 +66,8 @@ def test_workers_2_merge_what_the_server_served(vllm_server: dict, tmp_path: Pat
     assert summary["load"]["workers"] == 2 and summary["load"]["mode"] == "open"
     loop = summary["open_loop"]
     # Each worker planned round(RATE / 2 x DURATION) arrivals; a few fall after Locust's stop.
-    assert loop["dropped"] == 0 and 0.75 * RATE * DURATION <= loop["sent"] <= RATE * DURATION
+    # A worker whose window ends before the master's stop reaches it keeps the rate meanwhile
+    # (loadtest/arrivals.py): on a busy 2-core machine that was 1 arrival more than planned, so
+    # the bound allows 2 s of it.
+    sent = loop["sent"]
+    assert loop["dropped"] == 0 and 0.75 * RATE * DURATION <= sent <= RATE * (DURATION + 2)

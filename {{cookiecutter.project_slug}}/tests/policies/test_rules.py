@@ -183,7 +183,11 @@ def pick(plan, kind) -> PlanResource:
         return first(plan, "gcp:bigquery/dataset:Dataset")
     if kind == WIF:
         return first(plan, "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider")
-    return first(plan, "kubernetes:apps/v1:Deployment")
+    return first(
+        plan,
+        "kubernetes:apps/v1:Deployment",
+        lambda r: r.props["metadata"]["name"].startswith("vllm"),
+    )
 
 
 @pytest.mark.parametrize(

@@ -519,3 +519,17 @@ def test_a_capacity_chain_is_declared_first_and_selected_by_every_vllm_pod():
         } in pod["tolerations"]
     plain = render_objects(args_for("prod"))
     assert "ComputeClass" not in {o["kind"] for o in plain}
+
+
+def test_the_hpa_metric_is_served_by_the_declared_custom_metrics_adapter():
+    """The HPA's Pods metric is read from custom.metrics.k8s.io, which the adapter the program
+    declares (infra/metrics_adapter.py) registers: without it the HPA never scales."""
+    from infra.metrics_adapter import adapter_objects
+
+    hpa = by_kind(render_objects(args_for("prod")), "HorizontalPodAutoscaler")
+    for autoscaler in hpa.values():
+        (metric,) = autoscaler["spec"]["metrics"]
+        assert metric["type"] == "Pods" and metric["pods"]["metric"]["name"] == HPA_METRIC
+    services = by_kind(adapter_objects("x"), "APIService")
+    groups = {(s["spec"]["group"], s["spec"]["version"]) for s in services.values()}
+    assert ("custom.metrics.k8s.io", "v1beta2") in groups
