@@ -126,12 +126,15 @@ def check_answers(answers: dict[str, Any], catalog: dict[str, Any]) -> list[str]
                 )
 
     max_nodes = _as_int(answers["max_gpu_nodes"])
-    if max_nodes is None or not 1 <= max_nodes <= MAX_GPU_NODES:
+    # One GPU node per serving replica plus a spare: a rollout surges one Pod and the release
+    # warms the canary beside stable (infra/config.py ROLLOUT_SPARE_NODES).
+    if max_nodes is None or not 2 <= max_nodes <= MAX_GPU_NODES:
         errors.append(
             _bad(
                 "max_gpu_nodes",
                 answers["max_gpu_nodes"],
-                f"a whole number from 1 to {MAX_GPU_NODES} (pools always scale from zero)",
+                f"a whole number from 2 to {MAX_GPU_NODES}: one node per serving replica plus"
+                " one spare for rollouts and the canary (pools always scale from zero)",
             )
         )
 

@@ -46,7 +46,7 @@ SUPPORTED = {
         "region": "us-west1",
         "gpus_per_node": "8",
         "gpu_spot": False,
-        "max_gpu_nodes": "1",
+        "max_gpu_nodes": "2",
     },
     "h100-1-spot-asia": {
         "gpu_type": "nvidia-h100-80gb",

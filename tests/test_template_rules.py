@@ -60,6 +60,7 @@ def test_defaults_are_valid():
         ("project_name", "line\nbreak"),
         ("project_name", ""),
         ("max_gpu_nodes", "0"),
+        ("max_gpu_nodes", "1"),  # no spare node for a rollout or the canary
         ("max_gpu_nodes", "-1"),
         ("max_gpu_nodes", "65"),
         ("max_gpu_nodes", "two"),

@@ -86,6 +86,10 @@ CAPACITY_SUFFIX = {"reservation": "res", "on-demand": "od", "spot": "spot", "fle
 RESERVATION_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
+# GPU nodes beyond serving.max_replicas: one for a rollout's surge Pod or the warm canary.
+ROLLOUT_SPARE_NODES = 1
+
+
 class ConfigError(ValueError):
     """The stack configuration cannot be used; the message lists every problem."""
 
@@ -551,7 +555,7 @@ class ServingSettings(_Strict):
                 f"min_replicas={self.min_replicas}: must not exceed "
                 f"max_replicas={self.max_replicas}"
             )
-        # A parked track has no pods (infra/serving.py `parked`): the stable track parks at
+        # A parked track has no pods (infra/serving/args.py `parked`): the stable track parks at
         # min_replicas 0, the canary at weight 0. Parking both (dev) parks the service; parking
         # only the stable one while the canary takes part would send requests to no pod.
         if self.min_replicas == 0 and 0 < self.canary_weight < 100:
@@ -705,12 +709,18 @@ def _catalog_problems(cfg: StackConfig) -> list[str]:
                 f"{where}.{option}: {machine} is sold only as Spot or flex-start capacity; use"
                 " spot: true, capacity: [spot, flex-start], or gpus_per_node: 8"
             )
-    # One node per replica from whichever option has capacity: the chain adds no replicas.
+    # One node per replica from whichever option has capacity (a chain adds no replicas), plus
+    # one spare: a rollout surges one new Pod before it stops an old one (maxSurge 1,
+    # maxUnavailable 0) and the release warms the canary beside a full stable track; on a GPU
+    # node each is a whole node. Without it both wait at max scale.
     total_nodes = sum(pool.max_nodes for pool in cfg.gpu_pools)
-    if cfg.serving.max_replicas > total_nodes:
+    replicas = cfg.serving.max_replicas
+    if replicas and replicas + ROLLOUT_SPARE_NODES > total_nodes:
         problems.append(
-            f"serving.max_replicas={cfg.serving.max_replicas}: each replica needs a GPU node, but "
-            f"the GPU pools allow at most {total_nodes}"
+            f"serving.max_replicas={replicas}: each replica needs a GPU node and a rollout or"
+            f" the warm canary one more ({replicas + ROLLOUT_SPARE_NODES}), but the GPU pools"
+            f" allow at most {total_nodes}; lower serving.max_replicas to"
+            f" {max(total_nodes - ROLLOUT_SPARE_NODES, 0)} or raise max_nodes"
         )
     return problems
 

@@ -26,7 +26,7 @@ import pulumi_gcp as gcp
 from infra.config import StackConfig
 from serving.request_log import LOGGER as REQUEST_LOGGER
 
-# The container name every vLLM Deployment in infra/serving.py gives its server (tests check it).
+# The container name every vLLM Deployment in infra/serving/ gives its server (tests check it).
 VLLM_CONTAINER = "vllm"
 # The request log is written to stdout (serving/request_log.py); GKE names that log `stdout`,
 # and the sink names its table after the log.

@@ -1,5 +1,5 @@
 # Serving: one definition (serving/serving.yaml) run locally by vLLM's CPU build (env: serving);
-# the GKE side of the same definition is declared by infra/serving.py (env: infra).
+# the GKE side of the same definition is declared by infra/serving/ (env: infra).
 ENVS += serving
 TEST_TARGETS += test-serving test-serving-gke
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from kfp import compiler, dsl
 
 from common.project import load_project
+from infra.node_sizing import vllm_pod_size
 from pipelines.pipeline import default_image
 from pipelines.task import MAX_ANSWER_TOKENS
 from serving.spec import load_spec
@@ -82,16 +83,18 @@ def batch_pipeline(
     ).set_display_name("batch score")
     task.set_caching_options(False)  # writes outputs: a side effect, never reused
     # The serving GPU and count (llmops.yaml gpu.*, = tensor parallelism on GKE) and the serving
-    # pod's CPU/memory (serving.yaml gke.resources), so a model that serves also batch-scores.
+    # pod's CPU/memory (derived from that GPU node's shape, infra/node_sizing.py), so a model
+    # that serves also batch-scores.
     # KFP 2.16 PipelineTask.set_accelerator_type takes Vertex's name ("such as
     # 'NVIDIA_TESLA_K80'", kfp/dsl/pipeline_task.py) and set_accelerator_limit the count; Vertex
     # picks the machine from them ("Specify the machine configuration for a pipeline step",
     # https://cloud.google.com/vertex-ai/docs/pipelines/machine-types). The local runner ignores
     # them and the step finds no GPU: the same code then takes the CPU arguments.
-    project, resources = load_project(), load_spec().gke.resources
+    project = load_project()
+    size = vllm_pod_size(project.gpu.type, project.gpu.per_node, load_spec().gke.resources)
     task.set_accelerator_type(vertex_accelerator(project.gpu.type))
     task.set_accelerator_limit(project.gpu.per_node)
-    task.set_cpu_limit(resources.cpu).set_memory_limit(resources.memory)
+    task.set_cpu_limit(size.cpu).set_memory_limit(size.memory)
     return task.output
 
 

@@ -4,7 +4,7 @@
     make model-publish MODEL=candidate BUCKET=gs://NAME
 
 GKE mounts `models/<registry name>/<version>/` of the model bucket through GCS FUSE
-(infra/serving.py), so a version must be there before a track can serve it. MODEL is what the
+(infra/serving/), so a version must be there before a track can serve it. MODEL is what the
 registry resolves (an alias, a version number, `models:/NAME@ALIAS`); the files always land
 under the version number, which never changes, so an alias that moves later cannot change what a
 running Deployment reads. Without `--bucket` the target is `build/model-bucket/`, a local folder

@@ -106,11 +106,14 @@ class Probes(_Strict):
 
 
 class Resources(_Strict):
-    cpu: str = "4"
-    memory: str = "16Gi"
+    """The vLLM Pod requests its GPU node's allocatable CPU and memory less what GKE's own
+    DaemonSets need there (infra/node_sizing.py derives it from the catalog's machine shape)."""
+
+    daemonset_reserve_cpu: float = Field(default=1.0, ge=0)
+    daemonset_reserve_memory_gib: float = Field(default=2.0, ge=0)
     ephemeral_storage: str = "10Gi"
 
-    @field_validator("cpu", "memory", "ephemeral_storage")
+    @field_validator("ephemeral_storage")
     @classmethod
     def _quantity(cls, value: str) -> str:
         if not QUANTITY_RE.match(value):

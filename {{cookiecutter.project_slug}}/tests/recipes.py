@@ -72,7 +72,7 @@ def add_gpu_types(root: Path) -> None:
     table.write_text(table.read_text().rstrip("\n") + "\n" + PRICE_ROWS)
 
 
-def add_stack(root: Path, stack: str = "qa", environment: str = "staging", **replace: str) -> Path:
+def add_stack(root: Path, stack: str = "qa", environment: str = "qa", **replace: str) -> Path:
     """The whole "Add a stack" recipe: a stack file (here: staging's, edited) and a policy
     config. `replace` maps old -> new text in the copied stack file (e.g. the GCP project id)."""
     source = root / "infra" / "Pulumi.staging.yaml"

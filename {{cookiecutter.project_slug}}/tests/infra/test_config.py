@@ -331,6 +331,15 @@ def test_more_replicas_than_gpu_nodes_is_refused():
     refused(values, "serving.max_replicas=4", "at most 1")
 
 
+def test_serving_keeps_one_spare_gpu_node_for_rollouts_and_the_canary():
+    values = stack_values("prod")
+    pool(values)["max_nodes"] = 2
+    values["serving"].update(min_replicas=1, max_replicas=2)  # a surge Pod would wait forever
+    refused(values, "serving.max_replicas=2", "allow at most 2", "lower serving.max_replicas to 1")
+    values["serving"]["max_replicas"] = 1
+    assert config_from(values, "prod").serving.max_replicas == 1
+
+
 def test_duplicate_pool_names_are_refused():
     values = stack_values()
     values["gpu_pools"].append(dict(pool(values)))

@@ -89,7 +89,7 @@ def test_the_filter_matches_the_lines_the_server_writes():
 
 def test_the_program_routes_the_containers_it_deploys():
     """The sink's filter names the cluster, namespace and container the program itself creates:
-    renaming any of them in infra/serving.py or the stack breaks this test, not the export."""
+    renaming any of them in infra/serving/ or the stack breaks this test, not the export."""
     cfg = load_stack_config("dev")
     rows = {r["name"]: r for r in resource_rows(record_stack(cfg))}
     (sink,) = [r for r in rows.values() if r["type"] == SINK]

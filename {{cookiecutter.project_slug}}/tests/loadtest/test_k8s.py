@@ -1,4 +1,4 @@
-"""The GKE Locust manifests aim at the Service infra/serving.py renders, and hand results back."""
+"""The GKE Locust manifests aim at the Service infra/serving/ renders, and hand results back."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _flag(flags: list[str], name: str) -> str:
 
 @pytest.fixture
 def stable_service(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The stable track's Service as infra/serving.py renders it (no cluster, no Pulumi run)."""
+    """The stable track's Service as infra/serving/ renders it (no cluster, no Pulumi run)."""
     if importlib.util.find_spec("pulumi") is None:  # the loadtest env has no Pulumi
         stub = types.ModuleType("pulumi")
         stub.__getattr__ = lambda name: type(name, (), {})  # type: ignore[method-assign]

@@ -165,7 +165,7 @@ def test_vertex_submit_accepts_a_stack_added_by_the_recipe(spec, tmp_path):
 
     root = copy_project(tmp_path / "project")
     gcp_project = load_project().gcp.project_id
-    add_stack(root, "qa", "staging", **{gcp_project: "my-llmops-qa"})
+    add_stack(root, "qa", "qa", **{gcp_project: "my-llmops-qa"})
     command = ["pipelines.submit_vertex", "--spec", str(spec), "--stack", "qa", "--dry-run"]
     result = subprocess.run(
         [sys.executable, "-m", *command],

@@ -11,6 +11,7 @@ import yaml
 
 from common.model_digest import model_digest
 from common.project import load_project
+from infra.node_sizing import vllm_pod_size
 from pipelines import batch, run_batch
 from pipelines.batch import BatchInputError, parse_requests
 from serving.spec import load_spec
@@ -180,11 +181,12 @@ def test_the_compiled_spec_runs_the_step_in_the_batch_image_on_the_serving_gpu(t
     container = executor["container"]
     assert container["image"] == BATCH_IMAGE
     assert "pip install" not in " ".join(container["command"])
-    project, resources = load_project(), load_spec().gke.resources
+    project = load_project()
+    size = vllm_pod_size(project.gpu.type, project.gpu.per_node, load_spec().gke.resources)
     accelerator = container["resources"]["accelerator"]
     assert accelerator["resourceType"] == vertex_accelerator(project.gpu.type)
     assert accelerator["resourceCount"] == str(project.gpu.per_node)
-    assert container["resources"]["resourceCpuLimit"] == resources.cpu
+    assert container["resources"]["resourceCpuLimit"] == size.cpu
 
 
 def test_every_catalog_gpu_has_a_vertex_accelerator_name():

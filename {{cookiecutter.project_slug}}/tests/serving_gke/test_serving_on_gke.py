@@ -1,4 +1,4 @@
-"""The GKE serving objects (infra/serving.py): schema-valid, consistent, and declared as rendered.
+"""The GKE serving objects (infra/serving/): schema-valid, consistent, and declared as rendered.
 
 Runs in the infra env (pulumi-kubernetes, kubernetes-validate). Core kinds are validated against
 the Kubernetes schema of the cluster's versions; CRD-backed kinds against their upstream CRD schemas
@@ -533,3 +533,37 @@ def test_the_hpa_metric_is_served_by_the_declared_custom_metrics_adapter():
     services = by_kind(adapter_objects("x"), "APIService")
     groups = {(s["spec"]["group"], s["spec"]["version"]) for s in services.values()}
     assert ("custom.metrics.k8s.io", "v1beta2") in groups
+
+
+@pytest.mark.parametrize(
+    ("gpu_type", "gpus", "machine"),
+    [("nvidia-l4", 1, "g2-standard-8"), ("nvidia-h100-80gb", 8, "a3-highgpu-8g")],
+)
+def test_the_vllm_pod_requests_what_its_node_shape_leaves_it(gpu_type, gpus, machine):
+    """Not a fixed 4 CPU / 16 GiB: the node's allocatable (GKE's reservation formula on the
+    catalog's shape) less the DaemonSet reserve, so it fits its node and uses it."""
+    from infra.catalog import load_catalog
+    from infra.node_sizing import allocatable
+
+    catalog = load_catalog()
+    assert catalog.machine_type(gpu_type, gpus) == machine
+    shape = catalog.gpus[gpu_type].shapes[machine]
+    cpu, memory_gib = allocatable(shape.vcpus, shape.ram_gib)
+    objects = render_objects(args_for("prod", gpu_type=gpu_type, gpus_per_node=gpus))
+    for deployment in by_kind(objects, "Deployment").values():
+        resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+        requested_cpu = int(resources["requests"]["cpu"].removesuffix("m")) / 1000
+        requested_gib = int(resources["requests"]["memory"].removesuffix("Mi")) / 1024
+        assert cpu - 1.01 <= requested_cpu <= cpu - 1  # daemonset_reserve_cpu: 1
+        assert memory_gib - 2.01 <= requested_gib <= memory_gib - 2
+        assert resources["limits"]["memory"] == resources["requests"]["memory"]
+
+
+def test_gke_allocatable_follows_the_published_reservations():
+    from infra.node_sizing import allocatable
+
+    # GKE "Plan node sizes": a 4 vCPU / 16 GiB node keeps 3920m CPU; memory reserves 25 % of
+    # the first 4 GiB, 20 % of the next 4, 10 % of the next 8, plus 100 MiB for eviction.
+    cpu, memory = allocatable(4, 16)
+    assert round(cpu, 3) == 3.92
+    assert round(memory, 3) == round(16 - (1 + 0.8 + 0.8) - 100 / 1024, 3)
