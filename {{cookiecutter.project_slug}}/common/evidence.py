@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from common.project import ROOT
+from common.weights_check import sha256_of
 
 BUILD = ROOT / "build"
+# One file hash everywhere: the stdlib one the Pods' weights check runs with.
+sha256_file = sha256_of
 
 
 def git_sha(root: Path = ROOT) -> str:
@@ -39,14 +42,6 @@ def git_sha(root: Path = ROOT) -> str:
         ["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True
     ).stdout.strip()
     return f"{sha}-dirty" if dirty else sha
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sha256_text(text: str) -> str:

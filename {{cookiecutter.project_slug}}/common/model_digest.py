@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 from common.evidence import sha256_file, sha256_text
+from common.weights_check import NOT_MODEL_FILES
 
-NOT_MODEL_FILES = frozenset({"training_summary.json", "training_host.json", "MANIFEST.json"})
 TAG = "model_digest"
 
 

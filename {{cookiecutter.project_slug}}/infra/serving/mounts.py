@@ -9,6 +9,8 @@
   mounted read-only, named by VLLM_LOGGING_CONFIG_PATH and found via PYTHONPATH, exactly as the
   local server loads them. Cloud Logging parses JSON lines into jsonPayload (with `severity`),
   and the log sink routes them to BigQuery for `make monitor`.
+- The weights check (common/weights_check.py, stdlib only) ships in a ConfigMap too: the Pod's
+  init container runs it against the mounted version before vLLM starts.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import pulumi
 
+from common import weights_check
 from infra.serving.args import ServingOnGkeArgs
 from infra.serving.metadata import obj
 from serving import request_log
@@ -31,6 +34,9 @@ HUB_TOKEN_FILE = "hf-token"
 # ConfigMap mounted here, as the local server loads them from build/serving/ and serving/.
 REQUEST_LOG_CONFIG_MAP = "vllm-request-log"
 REQUEST_LOG_DIR = "/etc/llmops/request-log"
+WEIGHTS_CHECK_CONFIG_MAP = "vllm-weights-check"
+WEIGHTS_CHECK_DIR = "/etc/llmops/weights-check"
+WEIGHTS_CHECK_FILE = "weights_check.py"
 
 
 def request_log_files(spec: ServingSpec) -> dict[str, str]:
@@ -52,6 +58,16 @@ def request_log_config_map(
 ) -> dict[str, Any]:
     files = request_log_files(spec)
     return obj("v1", "ConfigMap", REQUEST_LOG_CONFIG_MAP, args, labels, data=files)
+
+
+def weights_check_files() -> dict[str, str]:
+    return {WEIGHTS_CHECK_FILE: Path(weights_check.__file__).read_text(encoding="utf-8")}
+
+
+def weights_check_config_map(args: ServingOnGkeArgs, labels: dict[str, str]) -> dict[str, Any]:
+    return obj(
+        "v1", "ConfigMap", WEIGHTS_CHECK_CONFIG_MAP, args, labels, data=weights_check_files()
+    )
 
 
 def secret_provider_class(

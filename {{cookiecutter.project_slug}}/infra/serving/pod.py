@@ -3,7 +3,8 @@
 Weights come from the model bucket through the GCS FUSE CSI driver, read-only, with a file cache
 and parallel downloads: no init container copies gigabytes before start, every replica reads the
 same immutable version prefix, and a new version is a new prefix (a rollout), not a re-download
-step to keep in sync.
+step to keep in sync. One init container reads them once first, to check them against the
+version's MANIFEST.json (the file cache then serves vLLM's read).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from infra.serving.mounts import (
     HUB_TOKEN_FILE,
     REQUEST_LOG_CONFIG_MAP,
     REQUEST_LOG_DIR,
+    WEIGHTS_CHECK_CONFIG_MAP,
+    WEIGHTS_CHECK_DIR,
+    WEIGHTS_CHECK_FILE,
 )
 from serving.spec import ServingSpec
 
@@ -125,6 +129,27 @@ def _compute_class_tolerations(args: ServingOnGkeArgs) -> list[dict[str, str]]:
     ]
 
 
+def _weights_check(spec: ServingSpec, container: dict[str, Any]) -> dict[str, Any]:
+    """The init container: the mounted version must be the one published (its MANIFEST.json),
+    or the Pod never starts vLLM. The GCS FUSE sidecar is a native sidecar (GKE 1.29+), so the
+    volume is mounted for init containers too."""
+    return {
+        "name": "weights-check",
+        "image": spec.gke.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python3", f"{WEIGHTS_CHECK_DIR}/{WEIGHTS_CHECK_FILE}", MODEL_MOUNT],
+        "resources": {
+            "requests": {"cpu": "1", "memory": "512Mi"},
+            "limits": {"memory": "512Mi"},
+        },
+        "securityContext": dict(container["securityContext"]),
+        "volumeMounts": [
+            {"name": "model", "mountPath": MODEL_MOUNT, "readOnly": True},
+            {"name": "weights-check", "mountPath": WEIGHTS_CHECK_DIR, "readOnly": True},
+        ],
+    }
+
+
 def _mount_hub_token(container: dict[str, Any], pod: dict[str, Any]) -> None:
     # Only when configured: the CSI driver mounts versions/latest, and a secret without a
     # version keeps the pod in ContainerCreating (the program never writes the value).
@@ -171,6 +196,7 @@ def pod_spec(
             "fsGroup": RUN_AS,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
+        "initContainers": [_weights_check(spec, container)],
         "containers": [container],
         "volumes": [
             {
@@ -189,6 +215,7 @@ def pod_spec(
             # GCS FUSE file cache (on the node's boot disk / local SSD).
             {"name": "gke-gcsfuse-cache", "emptyDir": {}},
             {"name": "request-log", "configMap": {"name": REQUEST_LOG_CONFIG_MAP}},
+            {"name": "weights-check", "configMap": {"name": WEIGHTS_CHECK_CONFIG_MAP}},
         ],
     }
     if args.mount_hub_token:

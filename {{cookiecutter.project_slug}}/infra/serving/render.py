@@ -39,6 +39,7 @@ def render_objects(
     if args.mount_hub_token:
         objects.append(mounts.secret_provider_class(args, labels, hub_token_resource_name))
     objects.append(mounts.request_log_config_map(args, spec, labels))
+    objects.append(mounts.weights_check_config_map(args, labels))
     for track in TRACKS:
         t = Track(args, spec, track, {**labels, "llmops/track": track})
         objects += [

@@ -567,3 +567,26 @@ def test_gke_allocatable_follows_the_published_reservations():
     cpu, memory = allocatable(4, 16)
     assert round(cpu, 3) == 3.92
     assert round(memory, 3) == round(16 - (1 + 0.8 + 0.8) - 100 / 1024, 3)
+
+
+def test_every_vllm_pod_checks_its_weights_against_the_manifest_first():
+    """The init container runs common/weights_check.py (from its ConfigMap) on the mounted
+    version; vLLM starts only if it exits 0."""
+    from pathlib import Path
+
+    from common import weights_check
+
+    objects = render_objects(args_for("prod"))
+    (config_map,) = [o for o in objects if o["metadata"]["name"] == "vllm-weights-check"]
+    assert config_map["data"]["weights_check.py"] == Path(weights_check.__file__).read_text()
+    for deployment in by_kind(objects, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        (check,) = pod["initContainers"]
+        script = check["command"][1]
+        assert check["command"] == ["python3", script, "/models"]
+        mounts = {m["name"]: m for m in check["volumeMounts"]}
+        assert script.startswith(mounts["weights-check"]["mountPath"])
+        assert mounts["model"]["readOnly"] and check["image"] == pod["containers"][0]["image"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["weights-check"]["configMap"]["name"] == "vllm-weights-check"
+        assert check["securityContext"]["readOnlyRootFilesystem"] is True
